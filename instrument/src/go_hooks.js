@@ -1,0 +1,177 @@
+// go_hooks.js: hooks on wasm_exec.js' `Go` class (the same members in Go 1.21 to 1.27; see
+// shared/reference/go-wasm-runtime.md section 2).
+//
+//   Go.prototype.run(instance)    app code calls it once per instance; we see the instance start
+//                                 and keep `instance.exports.mem`.
+//   Go.prototype._makeFuncWrapper(id)
+//                                 called by Go (`jsGo.Call("_makeFuncWrapper", id)`, a dynamic
+//                                 lookup) exactly once per js.FuncOf: the registration count.
+//   Go.prototype._resume()        every JS->Go entry goes through it: a callback wrapper after
+//                                 setting `_pendingEvent`, a Go timer's setTimeout with none. It
+//                                 throws "Go program has already exited" once `exited` is set.
+//   go.exit(code)                 own property set by the constructor, called by the
+//                                 `runtime.wasmExit` import after it set `exited` and deleted
+//                                 the ref table.
+//
+// Prototype hooks work at any time, so the same code serves pages instrumented late: an instance
+// the shim never saw start is recorded on its first callback or timer, or handed over by the
+// daemon (adopt() in main.js) when it is idle.
+
+function patchGoClass(GoClass) {
+  if (typeof GoClass !== "function") {
+    return false;
+  }
+  const proto = guard(() => GoClass.prototype);
+  if (!proto || typeof proto !== "object") {
+    return false;
+  }
+  wrapFunction(proto, "run", "Go.run", (original) =>
+    function run(instance) {
+      if (!(instance instanceof WebAssembly.Instance)) {
+        return $apply(original, this, arguments); // the original throws its own error
+      }
+      const rec = guard(() => {
+        const r = recordFor(this, "early");
+        startInstance(this, r, instance);
+        return r;
+      });
+      if (rec === undefined) {
+        return $apply(original, this, arguments);
+      }
+      enter(rec);
+      try {
+        return $apply(original, this, arguments);
+      } finally {
+        leave(rec);
+      }
+    });
+
+  wrapFunction(proto, "_makeFuncWrapper", "Go._makeFuncWrapper", (original) =>
+    function _makeFuncWrapper(id) {
+      const wrapper = $apply(original, this, arguments);
+      guard(() => {
+        recordOf(this).funcsCreated++;
+      });
+      return wrapper;
+    });
+
+  wrapFunction(proto, "_resume", "Go._resume", (original) =>
+    function _resume() {
+      const rec = guard(() => recordOf(this));
+      if (rec === undefined) {
+        return $apply(original, this, arguments);
+      }
+      if (this.exited === true) {
+        // The original throws; a JS caller of a dead instance's callback, or a pending Go timer.
+        rec.callsAfterExit++;
+        return $apply(original, this, arguments);
+      }
+      const event = this._pendingEvent;
+      if (event !== null && typeof event === "object") {
+        rec.calls++;
+      }
+      enter(rec);
+      try {
+        return $apply(original, this, arguments);
+      } finally {
+        leave(rec);
+      }
+    });
+  return true;
+}
+
+// The record of a Go object that reached a hook: instances the shim did not see start (it was
+// injected late, or `run` could not be hooked) are recorded here, as "late".
+function recordOf(go) {
+  const known = recordByGo.get(go);
+  if (known !== undefined) {
+    return known;
+  }
+  const rec = recordFor(go, "late");
+  startInstance(go, rec, guard(() => go._inst));
+  return rec;
+}
+
+function startInstance(go, rec, instance) {
+  if (rec.announced) {
+    return;
+  }
+  rec.announced = true;
+  guard(() => {
+    rec.memory = instance.exports.mem;
+  });
+  rec.module = moduleURLFor(instance);
+  hookWriteSync();
+  hookExit(go, rec);
+  if (rec.mode === "late" && go.exited === true) {
+    rec.markExited(null, false);
+  }
+  emit("instance_start", { iid: rec.iid, mode: rec.mode, module: rec.module });
+}
+
+// `go.exit` becomes an accessor so that an app that assigns its own exit handler (as Node's runner
+// does) keeps it, and we still see the code first.
+function hookExit(go, rec) {
+  const desc = guard(() => $getOwnPropertyDescriptor(go, "exit"));
+  if (desc !== undefined && !desc.configurable) {
+    missingHooks.add("go.exit");
+    return;
+  }
+  let appExit = desc === undefined ? undefined : desc.get ? guard(() => desc.get.call(go)) : desc.value;
+  const observedExit = function exit(code) {
+    guard(() => onExit(rec, code));
+    if (typeof appExit === "function") {
+      return $apply(appExit, this, arguments);
+    }
+    return undefined;
+  };
+  guard(() =>
+    $defineProperty(go, "exit", {
+      configurable: true,
+      enumerable: true,
+      get() {
+        return observedExit;
+      },
+      set(value) {
+        appExit = value;
+      },
+    }),
+  );
+}
+
+function onExit(rec, code) {
+  if (!rec.markExited(code, true)) {
+    return;
+  }
+  const stderr = rec.stderr.report();
+  emit("exit", {
+    iid: rec.iid,
+    code: rec.exitCode,
+    stderr: stderr.text,
+    stderrTruncated: stderr.truncated,
+    instance: rec.snapshot(),
+  });
+}
+
+// wasm_exec.js runs `globalThis.Go = class { ... }` once. An accessor in its place lets the shim
+// patch the class the moment it is defined, before any app code can call `new Go()`.
+function trapGoGlobal() {
+  const desc = $getOwnPropertyDescriptor(globalThis, "Go");
+  if (desc !== undefined) {
+    // Already defined (late injection) or trapped by someone else: patch what is there.
+    guard(() => patchGoClass(globalThis.Go));
+    return;
+  }
+  let current;
+  $defineProperty(globalThis, "Go", {
+    configurable: true,
+    enumerable: true,
+    get() {
+      return current;
+    },
+    set(value) {
+      current = value;
+      guard(() => patchGoClass(value));
+    },
+  });
+}

@@ -1,0 +1,135 @@
+// instances.js: one record per Go instance (one `new Go()` that ran), with its counters.
+//
+// Counters here are cumulative for the life of the instance; the daemon turns them into deltas
+// and accumulates them per (page, module) across reloads. Gauges are read from the live `Go`
+// object at snapshot time, never cached.
+
+// wasm_exec.js `run()` seeds `_values` with 7 predefined slots (NaN, 0, null, true, false,
+// globalThis, the Go object); ids from 7 up are the js.Values Go has been handed.
+const PREDEFINED_REFS = 7;
+
+class GoInstanceRecord {
+  constructor(go, iid, mode) {
+    this.go = go;
+    this.iid = iid;
+    this.mode = mode; // "early": seen from run(); "late": found after it started
+    this.module = null; // URL of the wasm module, when known
+    this.memory = null; // the instance's exported WebAssembly.Memory (`exports.mem`)
+    this.startedAt = $now();
+    this.funcsCreated = 0;
+    this.calls = 0;
+    this.callsAfterExit = 0;
+    this.exited = false;
+    this.exitCode = null;
+    this.exitObserved = false; // false when the exit was inferred from `go.exited`
+    this.announced = false; // instance_start sent
+    this.stderr = new StderrCapture();
+  }
+
+  // Linear memory size in bytes. `exports.mem` is kept from run(), because wasm_exec.js deletes
+  // `_inst` at exit; `go.mem` (a DataView, rebuilt on every growth by resetMemoryDataView) is
+  // the fallback for instances found late.
+  memoryBytes() {
+    const fromExport = guard(() => this.memory && this.memory.buffer.byteLength);
+    if (typeof fromExport === "number") {
+      return fromExport;
+    }
+    const fromView = guard(() => this.go.mem.buffer.byteLength);
+    return typeof fromView === "number" ? fromView : null;
+  }
+
+  // js.Values Go currently holds: the live ids of wasm_exec.js' ref table, i.e. slots of
+  // `_values` beyond the predefined ones that are not waiting in `_idPool` for reuse.
+  // wasm_exec.js deletes both at exit, so an exited instance has none.
+  refsLive() {
+    const go = this.go;
+    return guard(() => {
+      const values = go._values;
+      const pool = go._idPool;
+      if (!$isArray(values) || !$isArray(pool)) {
+        return null;
+      }
+      return values.length - PREDEFINED_REFS - pool.length;
+    });
+  }
+
+  // Exit as seen through `go.exit(code)` (hooked in go_hooks.js) or, failing that, inferred
+  // from the `exited` flag wasm_exec.js sets in `runtime.wasmExit`.
+  markExited(code, observed) {
+    if (this.exited) {
+      return false;
+    }
+    this.exited = true;
+    this.exitCode = Number.isInteger(code) ? code : null;
+    this.exitObserved = observed;
+    return true;
+  }
+
+  snapshot() {
+    if (!this.exited && guard(() => this.go.exited === true)) {
+      this.markExited(null, false);
+    }
+    return {
+      iid: this.iid,
+      mode: this.mode,
+      module: this.module,
+      started: this.startedAt,
+      created: this.funcsCreated,
+      calls: this.calls,
+      afterExit: this.callsAfterExit,
+      exited: this.exited,
+      code: this.exitCode,
+      refs: this.exited ? null : this.refsLive(),
+      memory: this.memoryBytes(),
+    };
+  }
+}
+
+const records = []; // in creation order, bounded by MAX_INSTANCES
+const recordByGo = new $WeakMap();
+let nextIid = 1;
+let instancesDropped = 0;
+
+// The record of a Go object, created on first sight. `mode` only matters for a new record.
+function recordFor(go, mode) {
+  let rec = recordByGo.get(go);
+  if (rec !== undefined) {
+    return rec;
+  }
+  rec = new GoInstanceRecord(go, nextIid++, mode);
+  recordByGo.set(go, rec);
+  records.push(rec);
+  if (records.length > MAX_INSTANCES) {
+    // Forget the oldest exited instance first; a page that keeps starting instances must not
+    // grow this list (or the snapshot) without bound.
+    let victim = records.findIndex((r) => r.exited);
+    if (victim < 0) {
+      victim = 0;
+    }
+    records.splice(victim, 1);
+    instancesDropped++;
+  }
+  return rec;
+}
+
+// Instances currently executing Go code, innermost last: Go calls back into JS (and JS into Go)
+// synchronously, so the top of this stack is the instance whose runtime is writing to fd 2.
+const active = [];
+
+function enter(rec) {
+  active.push(rec);
+}
+
+function leave(rec) {
+  const i = active.lastIndexOf(rec);
+  if (i >= 0) {
+    active.splice(i, 1);
+  }
+}
+
+function currentRecord() {
+  if (active.length > 0) {
+    return active[active.length - 1];
+  }
+  return records.length > 0 ? records[records.length - 1] : null;
+}
