@@ -44,13 +44,17 @@ function adopt(list) {
 }
 
 // The page is going away: push the final counters, which the next poll would never see.
+// Chromium 156 delivers binding calls made in `beforeunload` but not those made in `pagehide`
+// (the binding is already cut off); both are listened to, a second flush changes nothing.
 guard(() => {
   if (typeof addEventListener === "function") {
-    addEventListener("pagehide", () => {
+    const flush = () => {
       if (records.length > 0) {
         emit("snapshot", { snapshot: snapshot() });
       }
-    });
+    };
+    addEventListener("beforeunload", flush);
+    addEventListener("pagehide", flush);
   }
 });
 

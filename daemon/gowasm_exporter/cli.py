@@ -1,0 +1,136 @@
+"""The program: flags -> browsers (given or embedded) -> supervisors beside the HTTP server.
+
+One task group runs uvicorn's ``Server.serve()`` next to one :class:`BrowserSupervisor` per
+browser. SIGINT/SIGTERM stop it: the server drains, supervisors are cancelled (their connections
+close, which lets paused-by-us targets run: the daemon never leaves a page paused), and the
+embedded Chromium, if any, is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Generator, Sequence
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+
+from .browser import BrowserSupervisor, Endpoint
+from .collectors import ExporterCollector, GoInstanceCollector, PageCollector
+from .config import Config, parse_config
+from .instrument import InstrumentConfig
+from .launcher import LaunchError, find_chrome, launch_chrome
+from .shim import DEFAULT_BINDING
+from .state import ExporterState, PanicRecord
+from .targets import UrlFilter
+from .web import create_app
+
+log = logging.getLogger("gowasm_exporter")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handling: the daemon owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def log_panic(record: PanicRecord) -> None:
+    """One structured line per instance-ending panic, for log pipelines."""
+    log.warning(
+        "go instance ended: %s",
+        json.dumps(
+            {
+                "event": "gowasm_panic",
+                "kind": record.kind,
+                "page": record.page,
+                "module": record.module,
+                "message": record.message[:1024],
+                "exit_code": record.exit_code,
+                "top_function": record.top_function,
+                "top_location": record.top_location,
+            }
+        ),
+    )
+
+
+def build_registry(state: ExporterState) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(GoInstanceCollector(state))
+    registry.register(PageCollector(state))
+    registry.register(ExporterCollector(state))
+    return registry
+
+
+async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
+    state = ExporterState(max_label_values=config.max_label_values, panic_history=config.panic_history)
+    app = create_app(state, build_registry(state))
+    server = _Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning", lifespan="off"))
+    instrument_config = InstrumentConfig(
+        binding=DEFAULT_BINDING, poll_interval=config.poll_interval, command_timeout=config.command_timeout
+    )
+    url_filter = UrlFilter(config.include, config.exclude)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    async with contextlib.AsyncExitStack() as stack:
+        if config.cdp:
+            endpoints = [Endpoint(url, url) for url in config.cdp]
+        else:
+            chrome = find_chrome(config.chrome)
+            endpoints = [Endpoint("embedded", await stack.enter_async_context(launch_chrome(chrome)))]
+        supervisors = [
+            BrowserSupervisor(
+                endpoint,
+                state=state,
+                config=instrument_config,
+                url_filter=url_filter,
+                keep_open=config.open,
+                on_panic=log_panic,
+            )
+            for endpoint in endpoints
+        ]
+        async with asyncio.TaskGroup() as group:
+            serving = group.create_task(server.serve(), name="http")
+            tasks = [group.create_task(s.run(), name=f"browser {s.endpoint.name}") for s in supervisors]
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.02)  # uvicorn exposes no startup event
+            if serving.done():
+                stop.set()
+            else:
+                log.info("serving http://%s:%d/metrics", config.host, config.port)
+                if ready is not None:
+                    ready.set()
+            await stop.wait()
+            server.should_exit = True
+            for task in tasks:
+                task.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_config(argv)
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        asyncio.run(run(config))
+    except LaunchError as exc:
+        log.error("%s", exc)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,125 @@
+"""Prometheus collectors: the state, turned into metric families at scrape time.
+
+``collect()`` reads memory only (no CDP call while ``/metrics`` renders), and yields fresh families
+on every scrape, so series of closed pages and exited instances disappear by construction
+(client_python's custom-collector pattern).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .state import ExporterState, Labels
+
+INSTANCE_LABELS = ("page", "module")
+
+
+class GoInstanceCollector(Collector):
+    """Counters and gauges of Go instances, per (page, module)."""
+
+    def __init__(self, state: ExporterState) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        created = CounterMetricFamily("gowasm_funcs_created", "js.FuncOf registrations.", labels=INSTANCE_LABELS)
+        calls = CounterMetricFamily("gowasm_func_calls", "JS->Go callback invocations.", labels=INSTANCE_LABELS)
+        after_exit = CounterMetricFamily(
+            "gowasm_calls_after_exit",
+            "Calls into a Go instance that has exited (callbacks and pending Go timers).",
+            labels=INSTANCE_LABELS,
+        )
+        for labels, counters in sorted(self.state.counters.items()):
+            created.add_metric(labels, counters.funcs_created)
+            calls.add_metric(labels, counters.func_calls)
+            after_exit.add_metric(labels, counters.calls_after_exit)
+        yield created
+        yield calls
+        yield after_exit
+
+        refs: dict[Labels, int] = defaultdict(int)
+        memory: dict[Labels, int] = defaultdict(int)
+        running: dict[Labels, int] = defaultdict(int)
+        for instance in self.state.running_instances():
+            running[instance.labels] += 1
+            if instance.refs is not None:
+                refs[instance.labels] += instance.refs
+            if instance.memory_bytes is not None:
+                memory[instance.labels] += instance.memory_bytes
+        yield _gauge("gowasm_js_refs_live", "js.Value references Go holds (running instances).", refs)
+        yield _gauge("gowasm_memory_bytes", "WebAssembly linear memory size (running instances).", memory)
+        yield _gauge("gowasm_instances", "Running Go instances.", running)
+
+        panics = CounterMetricFamily(
+            "gowasm_panics", "Instance-ending panics, by kind (panic, fatal).", labels=(*INSTANCE_LABELS, "kind")
+        )
+        for key, value in sorted(self.state.panics.items()):
+            panics.add_metric(key, value)
+        yield panics
+        exits = CounterMetricFamily(
+            "gowasm_exits", "Go instance exits, by exit code.", labels=(*INSTANCE_LABELS, "code")
+        )
+        for key, value in sorted(self.state.exits.items()):
+            exits.add_metric(key, value)
+        yield exits
+
+
+class PageCollector(Collector):
+    """The watched pages' own numbers, from CDP ``Performance.getMetrics``."""
+
+    FIELDS = (
+        ("gowasm_page_js_heap_used_bytes", "js_heap_used_bytes", "JS heap used by the page."),
+        ("gowasm_page_js_heap_total_bytes", "js_heap_total_bytes", "JS heap size of the page."),
+        ("gowasm_page_dom_nodes", "dom_nodes", "DOM nodes of the page."),
+        ("gowasm_page_js_event_listeners", "js_event_listeners", "JS event listeners of the page."),
+    )
+
+    def __init__(self, state: ExporterState) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        sums: dict[str, dict[str, float]] = {attr: defaultdict(float) for _, attr, _ in self.FIELDS}
+        for browser in self.state.browsers.values():
+            for target in browser.targets.values():
+                page = self.state.page_label_of(target)
+                for _, attr, _ in self.FIELDS:
+                    value = getattr(target.metrics, attr)
+                    if value is not None:
+                        sums[attr][page] += value
+        for name, attr, doc in self.FIELDS:
+            family = GaugeMetricFamily(name, doc, labels=("page",))
+            for page, value in sorted(sums[attr].items()):
+                family.add_metric((page,), value)
+            yield family
+
+
+class ExporterCollector(Collector):
+    """The exporter's own health."""
+
+    def __init__(self, state: ExporterState) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("gowasm_exporter_browser_up", "1 while connected to the browser.", labels=("browser",))
+        targets = GaugeMetricFamily("gowasm_exporter_targets", "Attached, watched targets.", labels=("browser",))
+        for name, browser in sorted(self.state.browsers.items()):
+            up.add_metric((name,), 1.0 if browser.up else 0.0)
+            targets.add_metric((name,), len(browser.targets))
+        yield up
+        yield targets
+        rejected = CounterMetricFamily(
+            "gowasm_exporter_rejected_events", "Page payloads rejected, by reason.", labels=("reason",)
+        )
+        for reason, value in sorted(self.state.rejected_events.items()):
+            rejected.add_metric((reason,), value)
+        yield rejected
+
+
+def _gauge(name: str, doc: str, values: dict[Labels, int]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=INSTANCE_LABELS)
+    for labels, value in sorted(values.items()):
+        family.add_metric(labels, value)
+    return family

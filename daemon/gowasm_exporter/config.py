@@ -1,0 +1,125 @@
+"""Command-line flags, each also readable from a ``GOWASM_EXPORTER_*`` environment variable.
+
+A flag given on the command line wins over its variable. Repeatable flags (``--cdp``, ``--open``,
+``--include``, ``--exclude``) take a whitespace-separated list from their variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+ENV_PREFIX = "GOWASM_EXPORTER_"
+DEFAULT_LISTEN = "127.0.0.1:9464"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    cdp: tuple[str, ...]
+    chrome: str | None
+    open: tuple[str, ...]
+    include: tuple[re.Pattern[str], ...]
+    exclude: tuple[re.Pattern[str], ...]
+    host: str
+    port: int
+    poll_interval: float
+    command_timeout: float
+    max_label_values: int
+    panic_history: int
+    log_level: str
+
+
+def _env_name(dest: str) -> str:
+    return ENV_PREFIX + dest.upper()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gowasm-exporter",
+        description="Watch Go WebAssembly programs in Chromium pages over CDP; export Prometheus metrics.",
+        epilog=f"Every flag can also be set through {ENV_PREFIX}<FLAG> (e.g. {ENV_PREFIX}CDP, {ENV_PREFIX}LISTEN).",
+    )
+    p.add_argument(
+        "--cdp",
+        action="append",
+        metavar="URL",
+        help="browser DevTools endpoint (http://host:port or ws://...); repeatable. "
+        "Without it an embedded headless Chromium is launched.",
+    )
+    p.add_argument("--chrome", metavar="PATH", help="Chromium executable for the embedded browser")
+    p.add_argument(
+        "--open", action="append", metavar="URL", help="page to open and keep open in the browser(s); repeatable"
+    )
+    p.add_argument("--include", action="append", metavar="REGEX", help="report only pages whose URL matches")
+    p.add_argument("--exclude", action="append", metavar="REGEX", help="do not report pages whose URL matches")
+    p.add_argument("--listen", metavar="HOST:PORT", help=f"HTTP address (default {DEFAULT_LISTEN})")
+    p.add_argument("--poll-interval", type=float, metavar="SECONDS", help="gauge polling period (default 1)")
+    p.add_argument("--command-timeout", type=float, metavar="SECONDS", help="per CDP command (default 10)")
+    p.add_argument(
+        "--max-label-values",
+        type=int,
+        metavar="N",
+        help="distinct page/module label values before folding into 'other' (default 100)",
+    )
+    p.add_argument("--panic-history", type=int, metavar="N", help="panics kept for /api/panics (default 100)")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default info")
+    return p
+
+
+def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    env = os.environ if env is None else env
+
+    def value(dest: str, default: str | None = None) -> str | None:
+        given = getattr(args, dest)
+        if given is not None:
+            return given
+        return env.get(_env_name(dest), default)
+
+    def many(dest: str) -> tuple[str, ...]:
+        given = getattr(args, dest)
+        if given:
+            return tuple(given)
+        return tuple(env.get(_env_name(dest), "").split())
+
+    def number(dest: str, kind: type, default: float, lo: float) -> float:
+        raw = value(dest)
+        try:
+            result = default if raw is None else kind(raw)
+        except ValueError:
+            parser.error(f"--{dest.replace('_', '-')}: not a number: {raw!r}")
+        if result < lo:
+            parser.error(f"--{dest.replace('_', '-')} must be at least {lo}")
+        return result
+
+    def patterns(dest: str) -> tuple[re.Pattern[str], ...]:
+        out = []
+        for raw in many(dest):
+            try:
+                out.append(re.compile(raw))
+            except re.error as exc:
+                parser.error(f"--{dest} {raw!r}: {exc}")
+        return tuple(out)
+
+    listen = value("listen", DEFAULT_LISTEN) or DEFAULT_LISTEN
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        parser.error(f"--listen {listen!r}: expected HOST:PORT")
+    return Config(
+        cdp=many("cdp"),
+        chrome=value("chrome"),
+        open=many("open"),
+        include=patterns("include"),
+        exclude=patterns("exclude"),
+        host=host.strip("[]") or "127.0.0.1",
+        port=int(port_text),
+        poll_interval=number("poll_interval", float, 1.0, 0.05),
+        command_timeout=number("command_timeout", float, 10.0, 0.1),
+        max_label_values=int(number("max_label_values", int, 100, 1)),
+        panic_history=int(number("panic_history", int, 100, 1)),
+        log_level=value("log_level", "info") or "info",
+    )

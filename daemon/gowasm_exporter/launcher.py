@@ -1,0 +1,116 @@
+"""The embedded headless Chromium, for running without a browser of one's own (no ``--cdp``).
+
+It starts Chromium on a free debugging port with a fresh profile and gives back the HTTP endpoint
+the rest of the daemon treats like any other ``--cdp`` browser. The flags are the ones a machine
+without internet needs (no background networking, no component updates) plus what headless
+Chromium needs as root and in containers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CHROME_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+CHROME_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--mute-audio",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",
+)
+
+
+class LaunchError(RuntimeError):
+    """Chromium could not be found or did not open its debugging port."""
+
+
+def find_chrome(explicit: str | None = None) -> str:
+    """The Chromium executable: ``explicit`` if given, else the first known name on PATH."""
+    if explicit:
+        path = shutil.which(explicit)
+        if path is None:
+            raise LaunchError(f"--chrome {explicit!r}: no such executable")
+        return path
+    for name in CHROME_NAMES:
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    raise LaunchError(
+        "no Chromium found on PATH (tried " + ", ".join(CHROME_NAMES) + "); install one "
+        "(Debian: apt-get install chromium) or pass --chrome PATH or --cdp URL"
+    )
+
+
+@contextlib.asynccontextmanager
+async def launch_chrome(
+    executable: str, *, extra_flags: tuple[str, ...] = (), start_timeout: float = 30.0
+) -> AsyncIterator[str]:
+    """Run Chromium for the duration of the context; yield its ``http://127.0.0.1:PORT``.
+
+    The port is chosen by Chromium (``--remote-debugging-port=0``) and read from the
+    ``DevToolsActivePort`` file it writes into the profile, so parallel runs never collide.
+    """
+    profile = tempfile.mkdtemp(prefix="gowasm-exporter-chrome-")
+    args = [executable, *CHROME_FLAGS, f"--user-data-dir={profile}", *extra_flags, "about:blank"]
+    log.info("starting %s", executable)
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        port = await _wait_for_port(Path(profile) / "DevToolsActivePort", proc, start_timeout)
+        endpoint = f"http://127.0.0.1:{port}"
+        log.info("Chromium %d listening at %s", proc.pid, endpoint)
+        yield endpoint
+    finally:
+        await _stop(proc)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+async def _wait_for_port(path: Path, proc: asyncio.subprocess.Process, timeout: float) -> int:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if proc.returncode is not None:
+            raise LaunchError(f"Chromium exited with code {proc.returncode} before opening its debugging port")
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            first = path.read_text().splitlines()[0]
+            return int(first)
+        # Chromium writes the file once; there is no event to wait on short of inotify.
+        await asyncio.sleep(0.05)
+    raise LaunchError(f"Chromium did not open its debugging port within {timeout:g} s")
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), 5)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()

@@ -1,0 +1,135 @@
+"""The HTTP side: ``/metrics``, ``/healthz``, the JSON API and a landing page.
+
+Handlers read the state; none of them talks to a browser, evaluates code in a page or proxies
+CDP. ``/metrics`` is an explicit route (mounting client_python's ASGI app answers with a 307
+redirect, prometheus/client_python#1016). Everything page-controlled that reaches HTML is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import FastAPI, Query
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from .state import ExporterState, InstanceState, TargetState
+
+MAX_PANICS_PER_RESPONSE = 500
+
+
+def create_app(state: ExporterState, registry: CollectorRegistry) -> FastAPI:
+    app = FastAPI(title="gowasm-exporter", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "browsers": {name: b.up for name, b in state.browsers.items()},
+        }
+
+    @app.get("/api/targets")
+    def targets() -> dict[str, Any]:
+        return {"browsers": [_browser_json(state, name) for name in sorted(state.browsers)]}
+
+    @app.get("/api/panics")
+    def panics(
+        page: str | None = None,
+        kind: str | None = None,
+        limit: int = Query(100, ge=1, le=MAX_PANICS_PER_RESPONSE),
+    ) -> JSONResponse:
+        records = [
+            asdict(r)
+            for r in state.panic_history
+            if (page is None or r.page == page) and (kind is None or r.kind == kind)
+        ][:limit]
+        return JSONResponse({"panics": records})
+
+    @app.get("/", response_class=HTMLResponse)
+    def landing() -> str:
+        return _landing_html(state)
+
+    return app
+
+
+def _browser_json(state: ExporterState, name: str) -> dict[str, Any]:
+    browser = state.browsers[name]
+    return {
+        "name": name,
+        "up": browser.up,
+        "version": browser.version,
+        "targets": [_target_json(state, t) for t in browser.targets.values()],
+    }
+
+
+def _target_json(state: ExporterState, target: TargetState) -> dict[str, Any]:
+    return {
+        "target_id": target.target_id,
+        "type": target.type,
+        "url": target.url,
+        "page": state.page_label_of(target),
+        "attach": target.attach,
+        "missing_hooks": list(target.missing_hooks),
+        "shim_errors": target.shim_errors,
+        "polls": target.polls,
+        "metrics": asdict(target.metrics),
+        "instances": [_instance_json(i) for i in target.instances.values()],
+    }
+
+
+def _instance_json(instance: InstanceState) -> dict[str, Any]:
+    return {
+        "iid": instance.iid,
+        "doc": instance.doc,
+        "page": instance.page,
+        "module": instance.module,
+        "module_url": instance.module_url,
+        "instrumented": instance.mode,
+        "running": instance.running,
+        "exit_code": instance.exit_code,
+        "funcs_created": instance.funcs_created,
+        "func_calls": instance.func_calls,
+        "calls_after_exit": instance.calls_after_exit,
+        "js_refs_live": instance.refs,
+        "memory_bytes": instance.memory_bytes,
+        "age_seconds": round(time.time() - instance.first_seen, 3),
+    }
+
+
+def _landing_html(state: ExporterState) -> str:
+    e = html.escape
+    rows = []
+    for browser in state.browsers.values():
+        for target in browser.targets.values():
+            for i in target.instances.values():
+                rows.append(
+                    f"<tr><td>{e(browser.name)}</td><td>{e(i.page)}</td><td>{e(i.module)}</td>"
+                    f"<td>{e(i.mode)}</td><td>{'running' if i.running else f'exited ({i.exit_code})'}</td>"
+                    f"<td>{i.funcs_created}</td><td>{i.func_calls}</td><td>{e(str(i.refs))}</td>"
+                    f"<td>{e(str(i.memory_bytes))}</td></tr>"
+                )
+    panics = "".join(
+        f"<li><b>{e(p.kind)}</b> {e(p.page)} {e(p.module)}: {e(p.message)}<pre>{e(p.trace)}</pre></li>"
+        for p in list(state.panic_history)[:10]
+    )
+    browsers = "".join(
+        f"<li>{e(b.name)}: {'up' if b.up else 'down'}, {len(b.targets)} target(s)</li>" for b in state.browsers.values()
+    )
+    return (
+        "<!doctype html><html><head><meta charset=utf-8><title>gowasm-exporter</title></head><body>"
+        "<h1>gowasm-exporter</h1>"
+        '<p><a href="/metrics">/metrics</a> · <a href="/api/targets">/api/targets</a> · '
+        '<a href="/api/panics">/api/panics</a> · <a href="/healthz">/healthz</a></p>'
+        f"<h2>Browsers</h2><ul>{browsers}</ul>"
+        "<h2>Go instances</h2><table border=1><tr><th>browser</th><th>page</th><th>module</th>"
+        "<th>instrumented</th><th>state</th><th>funcs created</th><th>calls</th><th>js refs</th>"
+        f"<th>memory bytes</th></tr>{''.join(rows)}</table>"
+        f"<h2>Recent panics</h2><ul>{panics}</ul></body></html>"
+    )
