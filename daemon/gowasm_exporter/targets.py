@@ -28,12 +28,18 @@ log = logging.getLogger(__name__)
 REOPEN_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 
+# Browser-internal documents (the blank first tab, settings, DevTools) are never reported.
+INTERNAL_SCHEMES = ("about:", "chrome:", "chrome-untrusted:", "chrome-extension:", "devtools:")
+
+
 @dataclass(frozen=True, slots=True)
 class UrlFilter:
     include: tuple[re.Pattern[str], ...] = ()
     exclude: tuple[re.Pattern[str], ...] = ()
 
     def __call__(self, url: str) -> bool:
+        if url.startswith(INTERNAL_SCHEMES):
+            return False
         if self.include and not any(p.search(url) for p in self.include):
             return False
         return not any(p.search(url) for p in self.exclude)
