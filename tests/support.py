@@ -151,13 +151,21 @@ class Exporter:
                 if not future.done() and predicate(line):
                     future.set_result(line)
 
-    async def wait_for_log(self, needle: str, timeout: float = DEFAULT_WAIT) -> str:
-        """Wait for a log line containing ``needle`` (or return one already written)."""
-        for line in self.log_lines:
-            if needle in line:
-                return line
+    async def wait_for_log(self, needle: str, timeout: float = DEFAULT_WAIT, *, count: int = 1) -> str:
+        """Wait until ``count`` log lines contain ``needle`` (lines already written count)."""
+        seen = [line for line in self.log_lines if needle in line]
+        if len(seen) >= count:
+            return seen[count - 1]
+        remaining = count - len(seen)
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        entry = (lambda line: needle in line, future)
+
+        def predicate(line: str) -> bool:
+            nonlocal remaining
+            if needle in line:
+                remaining -= 1
+            return remaining == 0
+
+        entry = (predicate, future)
         self._line_waiters.append(entry)
         try:
             return await asyncio.wait_for(future, timeout)
@@ -165,6 +173,20 @@ class Exporter:
             raise AssertionError(f"no log line with {needle!r}; log:\n" + "\n".join(self.log_lines)) from None
         finally:
             self._line_waiters.remove(entry)
+
+    async def wait_for_instance(
+        self, page_url: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = DEFAULT_WAIT
+    ) -> dict[str, Any]:
+        """Re-read ``/api/targets`` until an instance of the page at ``page_url`` satisfies ``predicate``."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            for browser in (await self.json("/api/targets"))["browsers"]:
+                for target in browser["targets"]:
+                    for instance in target["instances"]:
+                        if target["url"] == page_url and predicate(instance):
+                            return instance
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no instance of {page_url} matched; log:\n" + "\n".join(self.log_lines[-40:]))
 
     async def metrics(self) -> Metrics:
         response = await self.http.get("/metrics")

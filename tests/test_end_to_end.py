@@ -185,3 +185,41 @@ async def test_counters_accumulate_across_reloads(go, site, chrome, client: CDPC
         assert m.get("gowasm_instances", **labels) == 1
         await page.close()
         assert await exporter.stop() == 0
+
+
+async def test_open_pages_are_kept_open(go, site, chrome, client: CDPClient) -> None:
+    """--open: the exporter opens the page, and opens it again when someone closes it."""
+    app = app_for(site, go, "ledger")
+    async with run_exporter("--cdp", chrome, "--poll-interval", POLL, "--open", app.url) as exporter:
+        await exporter.wait_for_log(f"opened {app.url}")
+        first = await exporter.wait_for_instance(app.url, lambda i: i["running"])
+        assert first["instrumented"] == "early"
+        targets = (await client.connection.send("Target.getTargets"))["targetInfos"]
+        [target_id] = [t["targetId"] for t in targets if t["url"] == app.url]
+        await client.connection.send("Target.closeTarget", {"targetId": target_id})
+        await exporter.wait_for_log(f"opened {app.url}", count=2)
+        second = await exporter.wait_for_instance(app.url, lambda i: i["running"] and i["doc"] != first["doc"])
+        assert second["instrumented"] == "early"
+        targets = (await client.connection.send("Target.getTargets"))["targetInfos"]
+        assert [t["url"] for t in targets].count(app.url) == 1
+        for t in targets:
+            if t["url"] == app.url:
+                await client.connection.send("Target.closeTarget", {"targetId": t["targetId"]})
+        assert await exporter.stop() == 0
+
+
+async def test_embedded_chromium_watches_the_open_page(go, site, client: CDPClient) -> None:
+    """Without --cdp: the exporter's own headless Chromium, with the --open page instrumented early."""
+    app = app_for(site, go, "ledger")
+    reference = await open_ledger(client, app.url)  # the same app in the session's browser
+    at_start = await reference.evaluate("ledger.stats().funcsCreated")
+    await reference.close()
+    async with run_exporter("--poll-interval", POLL, "--open", app.url) as exporter:
+        await exporter.wait_for_log("browser embedded: connected")
+        instance = await exporter.wait_for_instance(app.url, lambda i: i["funcs_created"] > 0)
+        assert instance["funcs_created"] == at_start
+        assert instance["instrumented"] == "early"
+        m = await exporter.metrics()
+        assert m.get("gowasm_exporter_browser_up", browser="embedded") == 1
+        assert m.get("gowasm_funcs_created_total", page=app.url, module=app.module_path) == at_start
+        assert await exporter.stop() == 0

@@ -39,7 +39,7 @@ def shim_body() -> str:
 def shim_source(*, binding: str = DEFAULT_BINDING, max_stderr: int = 65536, max_instances: int = 64) -> str:
     """The text to inject: the shim modules applied to their configuration."""
     config: dict[str, Any] = {"binding": binding, "maxStderr": max_stderr, "maxInstances": max_instances}
-    return f"(function (CONFIG) {{\n{shim_body()}\n}})({json.dumps(config)});\n"
+    return f"(function (CONFIG) {{\n{shim_body()}\n}})({json.dumps(config, separators=(',', ':'))});\n"
 
 
 # Expressions the daemon evaluates in an instrumented context.
