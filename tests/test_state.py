@@ -82,7 +82,7 @@ def test_exit_is_counted_once_and_panics_are_recorded() -> None:
     assert state.panics[(*LABELS, "panic")] == 1
     assert state.counters[LABELS].funcs_created == 4
     assert state.running_instances() == []
-    assert list(state.panic_history) == [record]
+    assert list(state.ends) == [record]
 
 
 def test_labels_are_normalised_and_capped() -> None:

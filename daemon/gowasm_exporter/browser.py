@@ -11,13 +11,13 @@ import asyncio
 import json
 import logging
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .cdp import CDPError, Connection, ConnectionLost, Event
 from .instrument import InstrumentConfig
-from .state import ExporterState, PanicRecord
+from .state import ExporterState
 from .targets import TargetManager, UrlFilter
 
 log = logging.getLogger(__name__)
@@ -66,14 +66,12 @@ class BrowserSupervisor:
         config: InstrumentConfig,
         url_filter: UrlFilter,
         keep_open: tuple[str, ...] = (),
-        on_panic: Callable[[PanicRecord], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.state = state
         self.config = config
         self.url_filter = url_filter
         self.keep_open = keep_open
-        self.on_panic = on_panic
         self.connects = 0
 
     async def run(self) -> None:
@@ -107,7 +105,6 @@ class BrowserSupervisor:
                 config=self.config,
                 url_filter=self.url_filter,
                 keep_open=self.keep_open if self.connects == 0 else (),
-                on_panic=self.on_panic,
             )
             self.state.browser_connected(self.endpoint.name, version)
             await manager.start()

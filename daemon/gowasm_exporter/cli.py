@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import sys
@@ -19,13 +18,14 @@ from collections.abc import Generator, Sequence
 import uvicorn
 from prometheus_client import CollectorRegistry
 
+from . import eventlog
 from .browser import BrowserSupervisor, Endpoint
 from .collectors import ExporterCollector, GoInstanceCollector, PageCollector
 from .config import Config, parse_config
 from .instrument import InstrumentConfig
 from .launcher import LaunchError, find_chrome, launch_chrome
 from .shim import DEFAULT_BINDING
-from .state import ExporterState, PanicRecord
+from .state import ExporterState
 from .targets import UrlFilter
 from .web import create_app
 
@@ -40,25 +40,6 @@ class _Server(uvicorn.Server):
         yield
 
 
-def log_panic(record: PanicRecord) -> None:
-    """One structured line per instance-ending panic, for log pipelines."""
-    log.warning(
-        "go instance ended: %s",
-        json.dumps(
-            {
-                "event": "gowasm_panic",
-                "kind": record.kind,
-                "page": record.page,
-                "module": record.module,
-                "message": record.message[:1024],
-                "exit_code": record.exit_code,
-                "top_function": record.top_function,
-                "top_location": record.top_location,
-            }
-        ),
-    )
-
-
 def build_registry(state: ExporterState) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(GoInstanceCollector(state))
@@ -68,7 +49,9 @@ def build_registry(state: ExporterState) -> CollectorRegistry:
 
 
 async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
-    state = ExporterState(max_label_values=config.max_label_values, panic_history=config.panic_history)
+    state = ExporterState(
+        max_label_values=config.max_label_values, end_history=config.panic_history, on_end=eventlog.log_end
+    )
     app = create_app(state, build_registry(state))
     server = _Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning", lifespan="off"))
     instrument_config = InstrumentConfig(
@@ -95,7 +78,6 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
                 config=instrument_config,
                 url_filter=url_filter,
                 keep_open=config.open,
-                on_panic=log_panic,
             )
             for endpoint in endpoints
         ]
@@ -126,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    eventlog.configure(sys.stderr)
     try:
         asyncio.run(run(config))
     except LaunchError as exc:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .schema import DURATION_BOUNDS
 from .state import ExporterState, Labels
 
 INSTANCE_LABELS = ("page", "module")
@@ -32,13 +33,27 @@ class GoInstanceCollector(Collector):
             "Calls into a Go instance that has exited (callbacks and pending Go timers).",
             labels=INSTANCE_LABELS,
         )
+        durations = HistogramMetricFamily(
+            "gowasm_func_call_duration_seconds",
+            "Time JS->Go callbacks spent in Go (the page's event loop is blocked meanwhile).",
+            labels=INSTANCE_LABELS,
+        )
+        long_calls = CounterMetricFamily(
+            "gowasm_func_calls_long",
+            "JS->Go callbacks that took longer than the long-call threshold.",
+            labels=INSTANCE_LABELS,
+        )
         for labels, counters in sorted(self.state.counters.items()):
             created.add_metric(labels, counters.funcs_created)
             calls.add_metric(labels, counters.func_calls)
             after_exit.add_metric(labels, counters.calls_after_exit)
+            durations.add_metric(labels, _cumulative_buckets(counters.duration_buckets), counters.duration_sum)
+            long_calls.add_metric(labels, counters.long_calls)
         yield created
         yield calls
         yield after_exit
+        yield durations
+        yield long_calls
 
         refs: dict[Labels, int] = defaultdict(int)
         memory: dict[Labels, int] = defaultdict(int)
@@ -65,6 +80,14 @@ class GoInstanceCollector(Collector):
         for key, value in sorted(self.state.exits.items()):
             exits.add_metric(key, value)
         yield exits
+        last_panic = GaugeMetricFamily(
+            "gowasm_last_panic_timestamp_seconds",
+            "When the last instance-ending panic happened.",
+            labels=INSTANCE_LABELS,
+        )
+        for labels, when in sorted(self.state.last_panic.items()):
+            last_panic.add_metric(labels, when)
+        yield last_panic
 
 
 class PageCollector(Collector):
@@ -83,7 +106,7 @@ class PageCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         sums: dict[str, dict[str, float]] = {attr: defaultdict(float) for _, attr, _ in self.FIELDS}
         for browser in self.state.browsers.values():
-            for target in browser.targets.values():
+            for target in self.state.watched_targets(browser):
                 page = self.state.page_label_of(target)
                 for _, attr, _ in self.FIELDS:
                     value = getattr(target.metrics, attr)
@@ -94,6 +117,10 @@ class PageCollector(Collector):
             for page, value in sorted(sums[attr].items()):
                 family.add_metric((page,), value)
             yield family
+        crashes = CounterMetricFamily("gowasm_page_crashes", "Renderer crashes of watched pages.", labels=("page",))
+        for page, value in sorted(self.state.page_crashes.items()):
+            crashes.add_metric((page,), value)
+        yield crashes
 
 
 class ExporterCollector(Collector):
@@ -107,7 +134,7 @@ class ExporterCollector(Collector):
         targets = GaugeMetricFamily("gowasm_exporter_targets", "Attached, watched targets.", labels=("browser",))
         for name, browser in sorted(self.state.browsers.items()):
             up.add_metric((name,), 1.0 if browser.up else 0.0)
-            targets.add_metric((name,), len(browser.targets))
+            targets.add_metric((name,), len(self.state.watched_targets(browser)))
         yield up
         yield targets
         rejected = CounterMetricFamily(
@@ -116,6 +143,15 @@ class ExporterCollector(Collector):
         for reason, value in sorted(self.state.rejected_events.items()):
             rejected.add_metric((reason,), value)
         yield rejected
+
+
+def _cumulative_buckets(per_bucket: list[int]) -> list[tuple[str, float]]:
+    out = []
+    total = 0
+    for bound, count in zip((*DURATION_BOUNDS, float("inf")), per_bucket, strict=True):
+        total += count
+        out.append(("+Inf" if bound == float("inf") else repr(bound), float(total)))
+    return out
 
 
 def _gauge(name: str, doc: str, values: dict[Labels, int]) -> GaugeMetricFamily:

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .cdp import CDPError, Event, Session
+from .cdp import CDPError, Event, ProtocolError, Session
 from .schema import PayloadError, parse_event, parse_snapshot
-from .shim import ADOPT_FUNCTION, GO_PROTOTYPE_EXPRESSION, SNAPSHOT_EXPRESSION, shim_source
-from .state import ExporterState, PageMetrics, PanicRecord
+from .shim import ADOPT_FUNCTION, GO_PROTOTYPE_EXPRESSION, REBIND_EXPRESSION, SNAPSHOT_EXPRESSION, shim_source
+from .state import ExporterState, PageMetrics
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +75,12 @@ class PageInstrumentation:
         target_id: str,
         state: ExporterState,
         config: InstrumentConfig,
-        on_panic: Callable[[PanicRecord], None] | None = None,
     ) -> None:
         self.session = session
         self.browser = browser
         self.target_id = target_id
         self.state = state
         self.config = config
-        self._on_panic = on_panic
         self._bucket = TokenBucket(config.events_per_second, config.event_burst)
         self._shim = shim_source(binding=config.binding, max_stderr=config.max_stderr)
         self.adopted = 0
@@ -107,6 +105,11 @@ class PageInstrumentation:
                 send("Runtime.enable"),
                 send("Performance.enable", {"timeDomain": "timeTicks"}),
             )
+            if waiting:
+                # The navigation of a new tab can commit before the script above is registered,
+                # and then `runImmediately` may find no context to run in: evaluate the shim into
+                # the current document ourselves while it is still paused (idempotent).
+                await send("Runtime.evaluate", {"expression": self._shim, "silent": True})
         finally:
             if waiting:
                 # Always resume a paused target, even when its setup failed: left paused, it is frozen.
@@ -175,8 +178,21 @@ class PageInstrumentation:
                     log.debug("target %s: invalid snapshot: %s", self.target_id, exc)
                 else:
                     self.state.apply_snapshot(self.browser, self.target_id, snapshot)
+                    if not snapshot.bound:
+                        await self._rebind()
         metrics = await self._send("Performance.getMetrics")
         self.state.set_page_metrics(self.browser, self.target_id, _page_metrics(metrics))
+
+    async def _rebind(self) -> None:
+        """The document started without the binding (it won a race with setup): add it now.
+
+        The shim then sends the events it held back (REBIND_EXPRESSION flushes them).
+        """
+        try:
+            await self._send("Runtime.addBinding", {"name": self.config.binding})
+        except ProtocolError:
+            pass  # already there after all
+        await self._send("Runtime.evaluate", {"expression": REBIND_EXPRESSION, "silent": True})
 
     def on_event(self, event: Event) -> None:
         """Session events, called from the connection's reader: synchronous and cheap only."""
@@ -193,9 +209,7 @@ class PageInstrumentation:
             self.state.reject("invalid")
             log.debug("target %s: rejected event: %s", self.target_id, exc)
             return
-        record = self.state.apply_event(self.browser, self.target_id, shim_event)
-        if record is not None and self._on_panic is not None:
-            self._on_panic(record)
+        self.state.apply_event(self.browser, self.target_id, shim_event)
 
     async def _send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return await self.session.send(method, params, timeout=self.config.command_timeout)

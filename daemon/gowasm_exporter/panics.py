@@ -23,6 +23,7 @@ class PanicInfo:
     goroutine: int | None
     top_function: str | None  # innermost frame outside the runtime and syscall/js
     top_location: str | None  # its file:line
+    created_by: tuple[str, ...]  # "created by F in goroutine N" lines, panicking goroutine first
 
 
 def parse_exit_text(text: str) -> PanicInfo | None:
@@ -43,7 +44,8 @@ def parse_exit_text(text: str) -> PanicInfo | None:
             message = line.removeprefix("fatal error: ")
             break
     goroutine, function, location = _top_frame(lines[start:])
-    return PanicInfo(kind, message, goroutine, function, location)
+    created_by = tuple(line.removeprefix("created by ") for line in lines[start:] if line.startswith("created by "))
+    return PanicInfo(kind, message, goroutine, function, location, created_by[:16])
 
 
 def _top_frame(lines: list[str]) -> tuple[int | None, str | None, str | None]:

@@ -17,11 +17,45 @@ MAX_TRACE_CHARS = 64 * 1024
 MAX_URL_CHARS = 2048
 MAX_INSTANCES = 256
 MAX_COUNT = 2**53  # JS numbers are exact integers up to here
+MAX_STACK_CHARS = 8192
+MAX_NAME_CHARS = 200
 SHIM_VERSION = 1
+# Upper bounds (seconds) of the shim's callback duration buckets (instrument/src/timing.js);
+# the shim sends one count per bound plus one for +Inf.
+DURATION_BOUNDS = (
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+ENTRY_KINDS = ("run", "callback", "timer", "unknown")
+REGISTRATION_KINDS = ("listener", "setTimeout", "setInterval")
 
 
 class PayloadError(ValueError):
     """A shim payload that does not match the schema."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallDurations:
+    """Per-bucket (not cumulative) counts of callback durations, their sum, and long calls."""
+
+    buckets: tuple[int, ...]
+    sum: float
+    long: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExitCause:
+    """What the instance was executing when it ended (shim attribution.js)."""
+
+    entry: str  # "run" (inside go.run: start-up or main returning), "callback", "timer", "unknown"
+    func_id: int | None = None
+    func_name: str | None = None  # the global name the func was exported under, if any
+    registered_as: str | None = None  # "listener", "setTimeout", "setInterval"
+    registered_type: str | None = None  # the listener's event type
+    registered_target: str | None = None  # the listener's target ("button#save")
+    event_type: str | None = None  # the DOM Event the callback received
+    event_target: str | None = None
+    js_stack: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +72,7 @@ class InstanceSnapshot:
     exit_code: int | None
     refs: int | None
     memory_bytes: int | None
+    durations: CallDurations | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +81,8 @@ class Snapshot:
     instances: tuple[InstanceSnapshot, ...]
     missing_hooks: tuple[str, ...]
     shim_errors: int
+    events_failed: int = 0  # events the shim could not hand to the binding
+    bound: bool = True  # False: the page has no binding (yet); the shim holds its events
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +101,19 @@ class InstanceExit:
     stderr: str
     stderr_truncated: bool
     instance: InstanceSnapshot | None
+    cause: ExitCause | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LateCall:
+    """A call into an instance that had exited (the first few are reported with their stack)."""
+
+    doc: str
+    iid: int
+    func_id: int | None
+    func_name: str | None
+    js_stack: str | None
+    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +123,7 @@ class DocumentFlush:
     snapshot: Snapshot
 
 
-ShimEvent = InstanceStart | InstanceExit | DocumentFlush
+ShimEvent = InstanceStart | InstanceExit | DocumentFlush | LateCall
 
 
 def parse_event(payload: str) -> ShimEvent:
@@ -102,6 +152,16 @@ def parse_event(payload: str) -> ShimEvent:
             stderr=_text(obj.get("stderr", ""), "stderr", MAX_TRACE_CHARS),
             stderr_truncated=bool(obj.get("stderrTruncated")) or len(str(obj.get("stderr", ""))) > MAX_TRACE_CHARS,
             instance=None if instance is None else parse_instance(instance),
+            cause=None if obj.get("cause") is None else parse_cause(obj.get("cause")),
+        )
+    if kind == "after_exit":
+        return LateCall(
+            doc=doc,
+            iid=_iid(obj.get("iid")),
+            func_id=_optional_int(obj.get("funcId"), "funcId", 0, MAX_COUNT),
+            func_name=_optional_text(obj.get("funcName"), "funcName", MAX_NAME_CHARS),
+            js_stack=_optional_text(obj.get("jsStack"), "jsStack", MAX_STACK_CHARS),
+            count=_count(obj.get("count"), "count"),
         )
     if kind == "snapshot":
         snap = parse_snapshot(obj.get("snapshot"))
@@ -132,6 +192,8 @@ def parse_snapshot(data: Any) -> Snapshot:
         instances=instances,
         missing_hooks=tuple(_text(m, "missing hook", 64) for m in missing),
         shim_errors=_count(obj.get("errors", 0), "errors"),
+        events_failed=_count(obj.get("eventsFailed", 0), "eventsFailed"),
+        bound=obj.get("bound", True) is not False,
     )
 
 
@@ -148,7 +210,54 @@ def parse_instance(data: Any) -> InstanceSnapshot:
         exit_code=_optional_int(obj.get("code"), "code", -(2**31), 2**31),
         refs=_optional_int(obj.get("refs"), "refs", 0, MAX_COUNT),
         memory_bytes=_optional_int(obj.get("memory"), "memory", 0, 2**64),
+        durations=None if obj.get("durations") is None else parse_durations(obj.get("durations")),
     )
+
+
+def parse_cause(data: Any) -> ExitCause:
+    obj = _object(data, "cause")
+    entry = obj.get("entry")
+    if entry not in ENTRY_KINDS:
+        raise PayloadError(f"cause.entry {entry!r} is unknown")
+    reg = obj.get("registeredAs")
+    registered_as = registered_type = registered_target = None
+    if reg is not None:
+        reg = _object(reg, "cause.registeredAs")
+        if reg.get("as") not in REGISTRATION_KINDS:
+            raise PayloadError("cause.registeredAs.as is unknown")
+        registered_as = reg["as"]
+        registered_type = _optional_text(reg.get("type"), "registeredAs.type", MAX_NAME_CHARS)
+        registered_target = _optional_text(reg.get("target"), "registeredAs.target", MAX_NAME_CHARS)
+    return ExitCause(
+        entry=entry,
+        func_id=_optional_int(obj.get("funcId"), "funcId", 0, MAX_COUNT),
+        func_name=_optional_text(obj.get("funcName"), "funcName", MAX_NAME_CHARS),
+        registered_as=registered_as,
+        registered_type=registered_type,
+        registered_target=registered_target,
+        event_type=_optional_text(obj.get("eventType"), "eventType", MAX_NAME_CHARS),
+        event_target=_optional_text(obj.get("eventTarget"), "eventTarget", MAX_NAME_CHARS),
+        js_stack=_optional_text(obj.get("jsStack"), "jsStack", MAX_STACK_CHARS),
+    )
+
+
+def parse_durations(data: Any) -> CallDurations:
+    obj = _object(data, "durations")
+    buckets = obj.get("buckets")
+    if not isinstance(buckets, list) or len(buckets) != len(DURATION_BOUNDS) + 1:
+        raise PayloadError("durations.buckets has the wrong length")
+    total = obj.get("sum")
+    if isinstance(total, bool) or not isinstance(total, (int, float)) or not 0 <= total < 1e12:
+        raise PayloadError("durations.sum is not a duration")
+    return CallDurations(
+        buckets=tuple(_count(b, "durations bucket") for b in buckets),
+        sum=float(total),
+        long=_count(obj.get("long"), "durations.long"),
+    )
+
+
+def _optional_text(value: Any, what: str, limit: int) -> str | None:
+    return None if value is None else _text(value, what, limit)
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The daemon's model: browsers, targets, Go instances, accumulated counters, panic history.
+"""The daemon's model: browsers, targets, Go instances, accumulated counters, instance ends.
 
 Everything here is plain data changed by synchronous methods on the event loop; there is no I/O,
 so the collectors and the HTTP handlers read it directly and tests drive it with plain values.
@@ -8,22 +8,69 @@ Counting rules (the metric contract in the README):
   delta and adds it to the counter of the instance's (``page``, ``module``) label set, which lives
   as long as the daemon, so counters survive reloads, restarts and closed tabs;
 - gauges (refs, memory, instances) are summed over the *running* instances of a label set, and
-  a label set with no running instance has no gauge series.
+  a label set with no running instance has no gauge series;
+- every end of a running instance is recorded once, as an :class:`InstanceEnd`: ``panic`` and
+  ``fatal`` (from the runtime's text), ``exit`` (a code and no panic), ``unload`` (its page
+  navigated away or closed while Go ran) and ``crash`` (its renderer crashed).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .labels import LabelCap, module_label, page_label
 from .panics import parse_exit_text
-from .schema import DocumentFlush, InstanceExit, InstanceSnapshot, InstanceStart, ShimEvent, Snapshot
+from .schema import (
+    DURATION_BOUNDS,
+    DocumentFlush,
+    ExitCause,
+    InstanceExit,
+    InstanceSnapshot,
+    InstanceStart,
+    LateCall,
+    ShimEvent,
+    Snapshot,
+)
 
 Labels = tuple[str, str]  # (page, module)
 
 RETIRED_DOCS_PER_TARGET = 4
+LATE_CALLS_KEPT = 3
+END_KINDS = ("panic", "fatal", "exit", "unload", "crash")
+
+
+@dataclass(slots=True)
+class InstanceEnd:
+    """How one Go instance ended: what ``/api/panics`` shows and the event log writes.
+
+    ``calls_after_exit`` and ``late_calls`` keep growing after the end: they are the calls into
+    the dead instance that this end caused.
+    """
+
+    time: float
+    browser: str
+    target_id: str
+    page: str
+    module: str
+    doc: str
+    iid: int
+    kind: str  # one of END_KINDS
+    message: str
+    instrumented: str = "early"  # how the instance was instrumented: "early" or "late"
+    value: str | None = None  # the panic value or fatal error text
+    exit_code: int | None = None
+    trace: str = ""
+    trace_truncated: bool = False
+    goroutine: int | None = None
+    top_function: str | None = None
+    top_location: str | None = None
+    created_by: tuple[str, ...] = ()
+    cause: ExitCause | None = None
+    calls_after_exit: int = 0
+    late_calls: list[LateCall] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -44,6 +91,10 @@ class InstanceState:
     exit_code: int | None = None
     refs: int | None = None
     memory_bytes: int | None = None
+    duration_buckets: tuple[int, ...] = ()
+    duration_sum: float = 0.0
+    long_calls: int = 0
+    end: InstanceEnd | None = None
 
     @property
     def labels(self) -> Labels:
@@ -70,12 +121,14 @@ class TargetState:
     url: str
     attach: str  # "early": set up before its first script; "late": was already running
     attached_at: float
+    watched: bool = True  # False: its URL is filtered out; followed only to see its documents end
     current_doc: str | None = None
     instances: dict[tuple[str, int], InstanceState] = field(default_factory=dict)
     retired: dict[tuple[str, int], InstanceState] = field(default_factory=dict)
     metrics: PageMetrics = field(default_factory=PageMetrics)
     missing_hooks: tuple[str, ...] = ()
     shim_errors: int = 0
+    shim_events_failed: int = 0
     polls: int = 0  # snapshots taken: lets a reader wait for "the state has caught up"
 
 
@@ -88,41 +141,33 @@ class BrowserState:
     targets: dict[str, TargetState] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class PanicRecord:
-    """An instance that ended with a panic or a fatal error, as shown on ``/api/panics``."""
-
-    time: float
-    browser: str
-    target_id: str
-    page: str
-    module: str
-    iid: int
-    kind: str
-    message: str
-    trace: str
-    trace_truncated: bool
-    exit_code: int | None
-    goroutine: int | None
-    top_function: str | None
-    top_location: str | None
-
-
 @dataclass(slots=True)
 class LabelCounters:
     funcs_created: int = 0
     func_calls: int = 0
     calls_after_exit: int = 0
+    duration_buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BOUNDS) + 1))
+    duration_sum: float = 0.0
+    long_calls: int = 0
 
 
 class ExporterState:
-    def __init__(self, *, max_label_values: int = 100, panic_history: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        max_label_values: int = 100,
+        end_history: int = 100,
+        on_end: Callable[[InstanceEnd], None] | None = None,
+    ) -> None:
         self.browsers: dict[str, BrowserState] = {}
         self.counters: dict[Labels, LabelCounters] = {}
         self.panics: Counter[tuple[str, str, str]] = Counter()
         self.exits: Counter[tuple[str, str, str]] = Counter()
-        self.panic_history: deque[PanicRecord] = deque(maxlen=panic_history)
+        self.last_panic: dict[Labels, float] = {}
+        self.page_crashes: Counter[str] = Counter()
+        self.ends: deque[InstanceEnd] = deque(maxlen=end_history)
         self.rejected_events: Counter[str] = Counter()
+        self.on_end = on_end
         self._page_cap = LabelCap(max_label_values)
         self._module_cap = LabelCap(max_label_values)
 
@@ -141,30 +186,55 @@ class ExporterState:
         state.connected_since = time.time()
 
     def browser_disconnected(self, name: str) -> None:
-        """The socket is gone: every attachment is gone with it (counters stay)."""
+        """The socket is gone: every attachment is gone with it (counters stay).
+
+        The pages themselves may well run on, so their instances are not recorded as ended.
+        """
         state = self.browser(name)
         state.up = False
         state.connected_since = None
         state.targets.clear()
 
-    def add_target(self, browser: str, target_id: str, type_: str, url: str, *, early: bool) -> TargetState:
-        target = TargetState(browser, target_id, type_, url, "early" if early else "late", time.time())
+    def add_target(
+        self, browser: str, target_id: str, type_: str, url: str, *, early: bool, watched: bool = True
+    ) -> TargetState:
+        target = TargetState(browser, target_id, type_, url, "early" if early else "late", time.time(), watched)
         self.browser(browser).targets[target_id] = target
         return target
+
+    def watched_targets(self, browser: BrowserState) -> list[TargetState]:
+        return [t for t in browser.targets.values() if t.watched]
 
     def target(self, browser: str, target_id: str) -> TargetState | None:
         state = self.browsers.get(browser)
         return None if state is None else state.targets.get(target_id)
 
-    def remove_target(self, browser: str, target_id: str) -> None:
+    def remove_target(self, browser: str, target_id: str, *, closed: bool = True) -> None:
+        """Stop reporting a target; ``closed``: it went away (its running instances ended)."""
         state = self.browsers.get(browser)
-        if state is not None:
-            state.targets.pop(target_id, None)
+        target = None if state is None else state.targets.pop(target_id, None)
+        if target is not None and closed and target.watched:
+            for instance in target.instances.values():
+                self._end_without_exit(target, instance, "unload", "the page closed while Go was running")
 
-    def set_target_url(self, browser: str, target_id: str, url: str) -> None:
+    def target_crashed(self, browser: str, target_id: str) -> None:
+        target = self.target(browser, target_id)
+        if target is None or not target.watched:
+            return
+        self.page_crashes[self.page_label_of(target)] += 1
+        for instance in target.instances.values():
+            self._end_without_exit(target, instance, "crash", "the page's renderer crashed while Go was running")
+
+    def set_target_url(self, browser: str, target_id: str, url: str, *, watched: bool) -> None:
+        """A target's URL changed (navigation); ``watched``: whether the filters report it now.
+
+        A filtered-out page is still followed, so that instances it ran end when its document is
+        replaced, but nothing it does is counted.
+        """
         target = self.target(browser, target_id)
         if target is not None:
             target.url = url
+            target.watched = watched
 
     def page_label_of(self, target: TargetState) -> str:
         return self._page_cap(page_label(target.url))
@@ -184,10 +254,16 @@ class ExporterState:
         target = self.target(browser, target_id)
         if target is None:
             return
+        if not target.watched:
+            if not final and snap.doc != target.current_doc:
+                self._retire_document(target, keep=snap.doc)
+                target.current_doc = snap.doc
+            return
         if not final:
             target.polls += 1
             target.missing_hooks = snap.missing_hooks
             target.shim_errors = snap.shim_errors
+            target.shim_events_failed = snap.events_failed
             if snap.doc != target.current_doc:
                 self._retire_document(target, keep=snap.doc)
                 target.current_doc = snap.doc
@@ -200,8 +276,8 @@ class ExporterState:
             for key in [k for k in target.instances if k[0] == snap.doc and k not in reported]:
                 del target.instances[key]  # the shim forgot it (its own bound): so do we
 
-    def apply_event(self, browser: str, target_id: str, event: ShimEvent) -> PanicRecord | None:
-        """Take a pushed event; return the panic record it produced, if any."""
+    def apply_event(self, browser: str, target_id: str, event: ShimEvent) -> InstanceEnd | None:
+        """Take a pushed event; return the end it recorded, if any."""
         target = self.target(browser, target_id)
         if target is None:
             return None
@@ -212,17 +288,22 @@ class ExporterState:
             # A new document announces itself before the next poll sees it.
             self._retire_document(target, keep=event.doc)
             target.current_doc = event.doc
+        if not target.watched:
+            return None
         if isinstance(event, InstanceStart):
             self._instance(target, event.doc, event.iid, event.mode, event.module)
             return None
+        if isinstance(event, LateCall):
+            self._late_call(target, event)
+            return None
         return self._exit(target, event)
 
-    def _exit(self, target: TargetState, event: InstanceExit) -> PanicRecord | None:
+    def _exit(self, target: TargetState, event: InstanceExit) -> InstanceEnd | None:
         mode = event.instance.mode if event.instance is not None else "late"
         module = event.instance.module if event.instance is not None else None
         instance = self._instance(target, event.doc, event.iid, mode, module)
-        if instance is None or instance.exited:
-            return None  # an exit is counted once, however often a page claims it
+        if instance is None or instance.end is not None:
+            return None  # an end is recorded once, however often a page claims it
         if event.instance is not None:
             self._advance(instance, event.instance)
         instance.exited = True
@@ -230,27 +311,57 @@ class ExporterState:
         code = str(event.code) if event.code is not None and 0 <= event.code <= 255 else "other"
         self.exits[(*instance.labels, code)] += 1
         info = parse_exit_text(event.stderr)
-        if info is None:
-            return None
-        self.panics[(*instance.labels, info.kind)] += 1
-        record = PanicRecord(
+        end = self._new_end(target, instance, "exit", f"exit code {event.code}")
+        end.exit_code = event.code
+        end.cause = event.cause
+        end.calls_after_exit = instance.calls_after_exit
+        if info is not None:
+            self.panics[(*instance.labels, info.kind)] += 1
+            self.last_panic[instance.labels] = end.time
+            end.kind = info.kind
+            end.message = end.value = info.message
+            end.trace = event.stderr
+            end.trace_truncated = event.stderr_truncated
+            end.goroutine = info.goroutine
+            end.top_function = info.top_function
+            end.top_location = info.top_location
+            end.created_by = info.created_by
+        return self._record(instance, end)
+
+    def _end_without_exit(self, target: TargetState, instance: InstanceState, kind: str, message: str) -> None:
+        """An instance that was running when its page went away or crashed."""
+        if not instance.running or instance.end is not None:
+            return
+        instance.exited = True
+        self._record(instance, self._new_end(target, instance, kind, message))
+
+    def _new_end(self, target: TargetState, instance: InstanceState, kind: str, message: str) -> InstanceEnd:
+        return InstanceEnd(
             time=time.time(),
             browser=target.browser,
             target_id=target.target_id,
             page=instance.page,
             module=instance.module,
+            doc=instance.doc,
             iid=instance.iid,
-            kind=info.kind,
-            message=info.message,
-            trace=event.stderr,
-            trace_truncated=event.stderr_truncated,
-            exit_code=event.code,
-            goroutine=info.goroutine,
-            top_function=info.top_function,
-            top_location=info.top_location,
+            kind=kind,
+            message=message,
+            instrumented=instance.mode,
         )
-        self.panic_history.appendleft(record)
-        return record
+
+    def _record(self, instance: InstanceState, end: InstanceEnd) -> InstanceEnd:
+        instance.end = end
+        self.ends.appendleft(end)
+        if self.on_end is not None:
+            self.on_end(end)
+        return end
+
+    def _late_call(self, target: TargetState, event: LateCall) -> None:
+        instance = target.instances.get((event.doc, event.iid)) or target.retired.get((event.doc, event.iid))
+        if instance is None or instance.end is None or len(instance.end.late_calls) >= LATE_CALLS_KEPT:
+            return
+        instance.end.late_calls.append(event)
+        instance.end.calls_after_exit = max(instance.end.calls_after_exit, event.count)
 
     def _instance(
         self, target: TargetState, doc: str, iid: int, mode: str, module_url: str | None
@@ -262,7 +373,7 @@ class ExporterState:
                 # Late-known module URL before anything was counted: the label can still move.
                 instance.module_url = module_url
                 instance.module = self._module_cap(module_label(module_url))
-                self.counters.setdefault(instance.labels, LabelCounters())
+                self._init_series(instance.labels)
             return instance
         if doc != target.current_doc:
             return None  # a document that is gone: too late to start counting it
@@ -276,8 +387,15 @@ class ExporterState:
             first_seen=time.time(),
         )
         target.instances[key] = instance
-        self.counters.setdefault(instance.labels, LabelCounters())
+        self._init_series(instance.labels)
         return instance
+
+    def _init_series(self, labels: Labels) -> None:
+        """Counters of a new label set start at 0, so that its first panic is an increase."""
+        if labels not in self.counters:
+            self.counters[labels] = LabelCounters()
+            for kind in ("panic", "fatal"):
+                self.panics[(*labels, kind)] += 0
 
     def _advance(self, instance: InstanceState, item: InstanceSnapshot) -> None:
         """Fold a reading of the shim's per-instance counters into the label counters."""
@@ -293,6 +411,10 @@ class ExporterState:
         if item.calls_after_exit > instance.calls_after_exit:
             counters.calls_after_exit += item.calls_after_exit - instance.calls_after_exit
             instance.calls_after_exit = item.calls_after_exit
+            if instance.end is not None:
+                instance.end.calls_after_exit = instance.calls_after_exit
+        if item.durations is not None:
+            self._advance_durations(instance, counters, item)
         instance.refs = item.refs
         instance.memory_bytes = item.memory_bytes
         if item.exited and not instance.exited:
@@ -301,14 +423,32 @@ class ExporterState:
             instance.exited = True
             instance.exit_code = item.exit_code
 
+    @staticmethod
+    def _advance_durations(instance: InstanceState, counters: LabelCounters, item: InstanceSnapshot) -> None:
+        durations = item.durations
+        assert durations is not None
+        previous = instance.duration_buckets or (0,) * len(durations.buckets)
+        if any(new < old for new, old in zip(durations.buckets, previous, strict=True)):
+            return  # not the same instance's history: count nothing
+        for i, (new, old) in enumerate(zip(durations.buckets, previous, strict=True)):
+            counters.duration_buckets[i] += new - old
+        counters.duration_sum += max(0.0, durations.sum - instance.duration_sum)
+        counters.long_calls += max(0, durations.long - instance.long_calls)
+        instance.duration_buckets = durations.buckets
+        instance.duration_sum = max(durations.sum, instance.duration_sum)
+        instance.long_calls = max(durations.long, instance.long_calls)
+
     def _retire_document(self, target: TargetState, keep: str) -> None:
         """A navigation replaced the document: its instances stop being gauges.
 
-        They stay reachable for a while, because the old document's final snapshot (pushed on
-        ``pagehide``) can arrive after the new document's first poll.
+        Those still running end as ``unload``. They stay reachable for a while, because the old
+        document's final snapshot (pushed on ``beforeunload``) can arrive after the new
+        document's first poll.
         """
         for key in [k for k in target.instances if k[0] != keep]:
-            target.retired[key] = target.instances.pop(key)
+            instance = target.instances.pop(key)
+            self._end_without_exit(target, instance, "unload", "the page navigated away while Go was running")
+            target.retired[key] = instance
         docs = list(dict.fromkeys(k[0] for k in target.retired))
         for doc in docs[:-RETIRED_DOCS_PER_TARGET]:
             for key in [k for k in target.retired if k[0] == doc]:
@@ -320,7 +460,7 @@ class ExporterState:
         return [
             instance
             for browser in self.browsers.values()
-            for target in browser.targets.values()
+            for target in self.watched_targets(browser)
             for instance in target.instances.values()
             if instance.running
         ]

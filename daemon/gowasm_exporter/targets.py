@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cdp import CDPError, Connection, ConnectionLost, Event, TargetClosed, TargetCrashed
+from .gate import NavigationGate
 from .instrument import InstrumentConfig, PageInstrumentation
-from .state import ExporterState, PanicRecord
+from .state import ExporterState
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class _Attachment:
     target_id: str
     url: str
     instrumentation: PageInstrumentation
-    watched: bool = False
+    watched: bool = False  # by the URL filters (the state keeps the same flag)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -65,7 +66,6 @@ class TargetManager:
         config: InstrumentConfig,
         url_filter: UrlFilter,
         keep_open: tuple[str, ...] = (),
-        on_panic: Callable[[PanicRecord], None] | None = None,
     ) -> None:
         self.connection = connection
         self.browser = browser
@@ -73,13 +73,14 @@ class TargetManager:
         self.config = config
         self.url_filter = url_filter
         self.keep_open = keep_open
-        self._on_panic = on_panic
         self._by_session: dict[str, _Attachment] = {}
         self._by_target: dict[str, _Attachment] = {}
         self._opened: dict[str, str] = {}  # target id of a kept-open page -> its URL
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.gate = NavigationGate(connection)
 
     async def start(self) -> None:
+        await self.gate.enable()
         await self.connection.send("Target.setDiscoverTargets", {"discover": True})
         await self.connection.send(
             "Target.setAutoAttach", {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True}
@@ -118,17 +119,18 @@ class TargetManager:
             self._spawn(self._release(session_id, waiting))
             return
         url = str(info.get("url", ""))
+        log.debug("target %s attached (%s, waiting=%s)", target_id, url, waiting)
         instrumentation = PageInstrumentation(
             self.connection.session(session_id),
             browser=self.browser,
             target_id=target_id,
             state=self.state,
             config=self.config,
-            on_panic=self._on_panic,
         )
         attachment = _Attachment(session_id, target_id, url, instrumentation)
         self._by_session[session_id] = attachment
         self._by_target[target_id] = attachment
+        self.gate.setup_started(target_id)
         self._set_watched(attachment, early=waiting)
         attachment.task = asyncio.create_task(self._run_attachment(attachment, waiting), name=f"target-{target_id[:8]}")
 
@@ -145,26 +147,39 @@ class TargetManager:
             attachment.task.cancel()
         self.state.remove_target(self.browser, attachment.target_id)
 
+    def _created(self, params: dict[str, Any]) -> None:
+        info = params.get("targetInfo") or {}
+        if info.get("type") == "page" and isinstance(info.get("targetId"), str):
+            self.gate.page_announced(info["targetId"])
+
+    def _request_paused(self, params: dict[str, Any]) -> None:
+        self._spawn(self.gate.request_paused(params))
+
     def _info_changed(self, params: dict[str, Any]) -> None:
         info = params.get("targetInfo") or {}
         attachment = self._by_target.get(info.get("targetId"))  # type: ignore[arg-type]
         if attachment is None:
             return
         attachment.url = str(info.get("url", ""))
-        self._set_watched(attachment, early=attachment.watched)
+        self._set_watched(attachment, early=False)
 
     def _crashed(self, params: dict[str, Any]) -> None:
         attachment = self._by_target.get(params.get("targetId"))  # type: ignore[arg-type]
         if attachment is not None:
+            self.state.target_crashed(self.browser, attachment.target_id)
             self.connection.fail_session(attachment.session_id, TargetCrashed(f"target {attachment.target_id} crashed"))
 
     def _destroyed(self, params: dict[str, Any]) -> None:
         target_id = params.get("targetId")
+        if isinstance(target_id, str):
+            self.gate.page_gone(target_id)
         url = self._opened.pop(target_id, None) if isinstance(target_id, str) else None
         if url is not None:
             self._spawn(self._reopen(url))
 
     _handlers: dict[str, Callable[[TargetManager, dict[str, Any]], None]] = {
+        "Target.targetCreated": _created,
+        "Fetch.requestPaused": _request_paused,
         "Target.attachedToTarget": _attached,
         "Target.detachedFromTarget": _detached,
         "Target.targetInfoChanged": _info_changed,
@@ -177,12 +192,12 @@ class TargetManager:
     def _set_watched(self, attachment: _Attachment, *, early: bool) -> None:
         """Report the page or stop reporting it, by the URL filters."""
         watched = self.url_filter(attachment.url)
-        if watched and not attachment.watched:
-            self.state.add_target(self.browser, attachment.target_id, "page", attachment.url, early=early)
-        elif not watched and attachment.watched:
-            self.state.remove_target(self.browser, attachment.target_id)
-        elif watched:
-            self.state.set_target_url(self.browser, attachment.target_id, attachment.url)
+        if self.state.target(self.browser, attachment.target_id) is None:
+            self.state.add_target(
+                self.browser, attachment.target_id, "page", attachment.url, early=early, watched=watched
+            )
+        else:
+            self.state.set_target_url(self.browser, attachment.target_id, attachment.url, watched=watched)
         attachment.watched = watched
 
     async def _run_attachment(self, attachment: _Attachment, waiting: bool) -> None:
@@ -194,18 +209,21 @@ class TargetManager:
         except CDPError as exc:
             log.warning("target %s: setup failed: %s", attachment.target_id, exc)
             return
+        finally:
+            self.gate.setup_done(attachment.target_id)
         if instrumentation.adopted:
             log.info("target %s: found %d running Go instance(s)", attachment.target_id, instrumentation.adopted)
         while True:
-            if attachment.watched:
-                try:
-                    await instrumentation.poll_once()
-                except (TargetClosed, ConnectionLost):
-                    return
-                except CDPError as exc:
-                    # Normal during navigations ("Cannot find default execution context"); the
-                    # next poll reads the new document.
-                    log.debug("target %s: poll failed: %s", attachment.target_id, exc)
+            # Filtered-out pages are polled too (their snapshots only tell when a document that
+            # ran Go is replaced); the state counts nothing from them.
+            try:
+                await instrumentation.poll_once()
+            except (TargetClosed, ConnectionLost):
+                return
+            except CDPError as exc:
+                # Normal during navigations ("Cannot find default execution context"); the
+                # next poll reads the new document.
+                log.debug("target %s: poll failed: %s", attachment.target_id, exc)
             await asyncio.sleep(self.config.poll_interval)
 
     async def _release(self, session_id: str, waiting: bool) -> None:

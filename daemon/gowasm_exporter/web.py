@@ -1,8 +1,10 @@
 """The HTTP side: ``/metrics``, ``/healthz``, the JSON API and a landing page.
 
 Handlers read the state; none of them talks to a browser, evaluates code in a page or proxies
-CDP. ``/metrics`` is an explicit route (mounting client_python's ASGI app answers with a 307
-redirect, prometheus/client_python#1016). Everything page-controlled that reaches HTML is escaped.
+CDP. They are all ``async def``, so they run on the event loop that also changes the state: a
+plain ``def`` would run in a worker thread and could see the state mid-change. ``/metrics`` is an
+explicit route (mounting client_python's ASGI app answers with a 307 redirect,
+prometheus/client_python#1016). Everything page-controlled that reaches HTML is escaped.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from fastapi import FastAPI, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from .state import ExporterState, InstanceState, TargetState
+from .state import ExporterState, InstanceEnd, InstanceState, TargetState
 
 MAX_PANICS_PER_RESPONSE = 500
 
@@ -25,35 +27,36 @@ def create_app(state: ExporterState, registry: CollectorRegistry) -> FastAPI:
     app = FastAPI(title="gowasm-exporter", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/metrics")
-    def metrics() -> Response:
+    async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
+    async def healthz() -> dict[str, Any]:
         return {
             "status": "ok",
             "browsers": {name: b.up for name, b in state.browsers.items()},
         }
 
     @app.get("/api/targets")
-    def targets() -> dict[str, Any]:
+    async def targets() -> dict[str, Any]:
         return {"browsers": [_browser_json(state, name) for name in sorted(state.browsers)]}
 
     @app.get("/api/panics")
-    def panics(
+    async def panics(
         page: str | None = None,
-        kind: str | None = None,
+        kind: str | None = Query(None, description="comma-separated: panic, fatal, exit, unload, crash"),
         limit: int = Query(100, ge=1, le=MAX_PANICS_PER_RESPONSE),
     ) -> JSONResponse:
+        kinds = None if kind is None else {k.strip() for k in kind.split(",")}
         records = [
-            asdict(r)
-            for r in state.panic_history
-            if (page is None or r.page == page) and (kind is None or r.kind == kind)
+            _end_json(end)
+            for end in state.ends
+            if (page is None or end.page == page) and (kinds is None or end.kind in kinds)
         ][:limit]
         return JSONResponse({"panics": records})
 
     @app.get("/", response_class=HTMLResponse)
-    def landing() -> str:
+    async def landing() -> str:
         return _landing_html(state)
 
     return app
@@ -65,7 +68,7 @@ def _browser_json(state: ExporterState, name: str) -> dict[str, Any]:
         "name": name,
         "up": browser.up,
         "version": browser.version,
-        "targets": [_target_json(state, t) for t in browser.targets.values()],
+        "targets": [_target_json(state, t) for t in state.watched_targets(browser)],
     }
 
 
@@ -78,6 +81,7 @@ def _target_json(state: ExporterState, target: TargetState) -> dict[str, Any]:
         "attach": target.attach,
         "missing_hooks": list(target.missing_hooks),
         "shim_errors": target.shim_errors,
+        "shim_events_failed": target.shim_events_failed,
         "polls": target.polls,
         "metrics": asdict(target.metrics),
         "instances": [_instance_json(i) for i in target.instances.values()],
@@ -103,11 +107,17 @@ def _instance_json(instance: InstanceState) -> dict[str, Any]:
     }
 
 
+def _end_json(end: InstanceEnd) -> dict[str, Any]:
+    record = asdict(end)
+    record["late_calls"] = [asdict(call) for call in end.late_calls]
+    return record
+
+
 def _landing_html(state: ExporterState) -> str:
     e = html.escape
     rows = []
     for browser in state.browsers.values():
-        for target in browser.targets.values():
+        for target in state.watched_targets(browser):
             for i in target.instances.values():
                 rows.append(
                     f"<tr><td>{e(browser.name)}</td><td>{e(i.page)}</td><td>{e(i.module)}</td>"
@@ -117,10 +127,11 @@ def _landing_html(state: ExporterState) -> str:
                 )
     panics = "".join(
         f"<li><b>{e(p.kind)}</b> {e(p.page)} {e(p.module)}: {e(p.message)}<pre>{e(p.trace)}</pre></li>"
-        for p in list(state.panic_history)[:10]
+        for p in list(state.ends)[:10]
     )
     browsers = "".join(
-        f"<li>{e(b.name)}: {'up' if b.up else 'down'}, {len(b.targets)} target(s)</li>" for b in state.browsers.values()
+        f"<li>{e(b.name)}: {'up' if b.up else 'down'}, {len(state.watched_targets(b))} page(s)</li>"
+        for b in state.browsers.values()
     )
     return (
         "<!doctype html><html><head><meta charset=utf-8><title>gowasm-exporter</title></head><body>"

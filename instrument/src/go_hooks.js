@@ -38,11 +38,12 @@ function patchGoClass(GoClass) {
       if (rec === undefined) {
         return $apply(original, this, arguments);
       }
-      enter(rec);
+      const entry = { rec, kind: "run", funcId: null, event: null };
+      enter(entry);
       try {
         return $apply(original, this, arguments);
       } finally {
-        leave(rec);
+        leave(entry);
       }
     });
 
@@ -51,6 +52,7 @@ function patchGoClass(GoClass) {
       const wrapper = $apply(original, this, arguments);
       guard(() => {
         recordOf(this).funcsCreated++;
+        funcIdOf.set(wrapper, id);
       });
       return wrapper;
     });
@@ -61,20 +63,33 @@ function patchGoClass(GoClass) {
       if (rec === undefined) {
         return $apply(original, this, arguments);
       }
+      const event = this._pendingEvent;
+      const isCallback = event !== null && typeof event === "object";
       if (this.exited === true) {
-        // The original throws; a JS caller of a dead instance's callback, or a pending Go timer.
+        // The original throws "Go program has already exited": a JS caller of a dead
+        // instance's callback, or a Go timer that was still pending at exit.
         rec.callsAfterExit++;
+        guard(() => reportLateCall(rec, isCallback ? event.id : null));
         return $apply(original, this, arguments);
       }
-      const event = this._pendingEvent;
-      if (event !== null && typeof event === "object") {
-        rec.calls++;
+      if (!isCallback) {
+        const entry = { rec, kind: "timer", funcId: null, event: null };
+        enter(entry);
+        try {
+          return $apply(original, this, arguments);
+        } finally {
+          leave(entry);
+        }
       }
-      enter(rec);
+      rec.calls++;
+      const entry = { rec, kind: "callback", funcId: event.id, event };
+      enter(entry);
+      const started = $performanceNow();
       try {
         return $apply(original, this, arguments);
       } finally {
-        leave(rec);
+        rec.timing.observe(($performanceNow() - started) / 1000);
+        leave(entry);
       }
     });
   return true;
@@ -149,7 +164,26 @@ function onExit(rec, code) {
     code: rec.exitCode,
     stderr: stderr.text,
     stderrTruncated: stderr.truncated,
+    cause: causeOf(currentEntry(rec)),
     instance: rec.snapshot(),
+  });
+}
+
+// The first few calls into a dead instance are reported with their JS stack: they name the code
+// that still relies on it. The rest are only counted.
+const LATE_CALLS_REPORTED = 3;
+
+function reportLateCall(rec, funcId) {
+  if (rec.lateCallsReported >= LATE_CALLS_REPORTED) {
+    return;
+  }
+  rec.lateCallsReported++;
+  emit("after_exit", {
+    iid: rec.iid,
+    funcId: funcId,
+    funcName: funcId === null ? null : exportNameOf(funcId),
+    jsStack: jsStack(),
+    count: rec.callsAfterExit,
   });
 }
 

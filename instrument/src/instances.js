@@ -24,6 +24,8 @@ class GoInstanceRecord {
     this.exitObserved = false; // false when the exit was inferred from `go.exited`
     this.announced = false; // instance_start sent
     this.stderr = new StderrCapture();
+    this.timing = new CallTiming();
+    this.lateCallsReported = 0; // "after_exit" events sent, bounded
   }
 
   // Linear memory size in bytes. `exports.mem` is kept from run(), because wasm_exec.js deletes
@@ -81,6 +83,7 @@ class GoInstanceRecord {
       code: this.exitCode,
       refs: this.exited ? null : this.refsLive(),
       memory: this.memoryBytes(),
+      durations: this.timing.snapshot(),
     };
   }
 }
@@ -112,24 +115,35 @@ function recordFor(go, mode) {
   return rec;
 }
 
-// Instances currently executing Go code, innermost last: Go calls back into JS (and JS into Go)
-// synchronously, so the top of this stack is the instance whose runtime is writing to fd 2.
+// What is executing Go code right now, innermost last: Go calls back into JS (and JS into Go)
+// synchronously, so the top entry names the instance whose runtime is writing to fd 2, and the
+// callback (or timer, or `run`) that was executing when it exits.
+//   { rec, kind: "run" | "callback" | "timer", funcId, event }
 const active = [];
 
-function enter(rec) {
-  active.push(rec);
+function enter(entry) {
+  active.push(entry);
 }
 
-function leave(rec) {
-  const i = active.lastIndexOf(rec);
+function leave(entry) {
+  const i = active.lastIndexOf(entry);
   if (i >= 0) {
     active.splice(i, 1);
   }
 }
 
+function currentEntry(rec) {
+  for (let i = active.length - 1; i >= 0; i--) {
+    if (active[i].rec === rec) {
+      return active[i];
+    }
+  }
+  return null;
+}
+
 function currentRecord() {
   if (active.length > 0) {
-    return active[active.length - 1];
+    return active[active.length - 1].rec;
   }
   return records.length > 0 ? records[records.length - 1] : null;
 }

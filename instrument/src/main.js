@@ -2,12 +2,16 @@
 
 rebind();
 guard(hookModuleLoading);
+guard(hookRegistrations);
 guard(trapGoGlobal);
 
 function snapshot() {
   // A class defined after a late injection (or behind a foreign accessor) is patched on the
-  // next poll at the latest.
+  // next poll at the latest; so is a binding that appeared after the events it should carry.
   guard(() => patchGoClass(globalThis.Go));
+  if (bindingFn === null) {
+    rebind();
+  }
   const instances = [];
   for (const rec of records) {
     const s = guard(() => rec.snapshot());
@@ -24,6 +28,8 @@ function snapshot() {
     errors: shimErrors,
     events: eventsSent,
     eventsFailed: eventsFailed,
+    bound: bindingFn !== null,
+    pending: pending.length,
   };
 }
 

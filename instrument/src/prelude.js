@@ -8,6 +8,7 @@
 //   binding    name of the CDP binding (Runtime.addBinding) that carries events to the daemon
 //   maxStderr  bound, in characters, on the fd-2 text kept per Go instance
 //   maxInstances  bound on the Go instances remembered per document
+//   longCallMs  callbacks longer than this count as long (default 50)
 
 "use strict";
 

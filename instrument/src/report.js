@@ -1,18 +1,26 @@
 // report.js: the one place that talks to the daemon.
 //
-// Events (instance start, exit, the final snapshot of a document) are pushed through the CDP
-// binding as one JSON string each; gauges and counters are pulled by the daemon, which calls
-// snapshot() (main.js) with Runtime.evaluate. The binding is a plain global function that any
-// page script could also call or replace, so the daemon treats every payload as untrusted.
+// Events (instance start, exit, calls after exit, the final snapshot of a document) are pushed
+// through the CDP binding as one JSON string each; gauges and counters are pulled by the daemon,
+// which calls snapshot() (main.js) with Runtime.evaluate. The binding is a plain global function
+// that any page script could also call or replace, so the daemon treats every payload as
+// untrusted.
+//
+// A new document can start before Chromium installed the binding in it (a tab navigated while
+// the daemon was still setting it up): events are then held in a small queue and sent when the
+// binding appears, which the daemon makes sure of on its next poll.
 
 let bindingFn = null;
+const pending = []; // serialised events waiting for the binding, bounded
+const MAX_PENDING = 64;
 
-// Re-read the binding: called at start-up and by the daemon after it (re)attaches, because a
-// binding added by a new CDP session is a new function.
+// Re-read the binding: at start-up, on every poll while it is missing, and when the daemon
+// re-attaches (a binding added by a new CDP session is a new function).
 function rebind() {
   const candidate = guard(() => globalThis[CONFIG.binding]);
   if (typeof candidate === "function") {
     bindingFn = candidate;
+    flushPending();
   }
   return bindingFn !== null;
 }
@@ -20,19 +28,40 @@ function rebind() {
 let eventsSent = 0;
 let eventsFailed = 0;
 
-function emit(type, fields) {
-  if (bindingFn === null && !rebind()) {
-    eventsFailed++;
-    return;
-  }
+function send(payload) {
   try {
-    const payload = { v: SHIM_VERSION, type: type, doc: DOC_ID, t: $now() };
-    for (const key in fields) {
-      payload[key] = fields[key];
-    }
-    bindingFn($stringify(payload));
+    bindingFn(payload);
     eventsSent++;
   } catch (_) {
     eventsFailed++;
   }
+}
+
+function flushPending() {
+  while (pending.length > 0 && bindingFn !== null) {
+    send(pending.shift());
+  }
+}
+
+function emit(type, fields) {
+  let payload;
+  try {
+    const event = { v: SHIM_VERSION, type: type, doc: DOC_ID, t: $now() };
+    for (const key in fields) {
+      event[key] = fields[key];
+    }
+    payload = $stringify(event);
+  } catch (_) {
+    eventsFailed++;
+    return;
+  }
+  if (bindingFn === null && !rebind()) {
+    if (pending.length >= MAX_PENDING) {
+      pending.shift();
+      eventsFailed++;
+    }
+    pending.push(payload);
+    return;
+  }
+  send(payload);
 }
