@@ -46,6 +46,12 @@ def site(toolchains: list[GoToolchain], tmp_path_factory: pytest.TempPathFactory
             wasm = go.build_wasm(app, out / f"go{go.version}" / app.name / "main.wasm")
             site.add(f"/go{go.version}/{app.name}/main.wasm", wasm)
             site.add(f"/go{go.version}/{app.name}/index.html", app / "index.html")
+            if app.name == "releases":  # the same app built without its name section
+                stripped = go.build_wasm(
+                    app, out / f"go{go.version}" / "releases-stripped" / "main.wasm", ldflags="-s -w"
+                )
+                site.add(f"/go{go.version}/releases-stripped/main.wasm", stripped)
+                site.add(f"/go{go.version}/releases-stripped/index.html", app / "index.html")
     with serve(site) as served:
         yield served
 

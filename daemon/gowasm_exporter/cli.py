@@ -40,9 +40,9 @@ class _Server(uvicorn.Server):
         yield
 
 
-def build_registry(state: ExporterState) -> CollectorRegistry:
+def build_registry(state: ExporterState, *, leak_sites: int = 10) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(GoInstanceCollector(state))
+    registry.register(GoInstanceCollector(state, leak_sites=leak_sites))
     registry.register(PageCollector(state))
     registry.register(ExporterCollector(state))
     return registry
@@ -52,7 +52,7 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
     state = ExporterState(
         max_label_values=config.max_label_values, end_history=config.panic_history, on_end=eventlog.log_end
     )
-    app = create_app(state, build_registry(state))
+    app = create_app(state, build_registry(state, leak_sites=config.leak_sites))
     server = _Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning", lifespan="off"))
     instrument_config = InstrumentConfig(
         binding=DEFAULT_BINDING, poll_interval=config.poll_interval, command_timeout=config.command_timeout

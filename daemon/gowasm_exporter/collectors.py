@@ -22,8 +22,9 @@ INSTANCE_LABELS = ("page", "module")
 class GoInstanceCollector(Collector):
     """Counters and gauges of Go instances, per (page, module)."""
 
-    def __init__(self, state: ExporterState) -> None:
+    def __init__(self, state: ExporterState, *, leak_sites: int = 10) -> None:
         self.state = state
+        self.leak_sites = leak_sites
 
     def collect(self) -> Iterator[Metric]:
         created = CounterMetricFamily("gowasm_funcs_created", "js.FuncOf registrations.", labels=INSTANCE_LABELS)
@@ -43,7 +44,21 @@ class GoInstanceCollector(Collector):
             "JS->Go callbacks that took longer than the long-call threshold.",
             labels=INSTANCE_LABELS,
         )
+        released = CounterMetricFamily(
+            "gowasm_funcs_released", "js.Func.Release calls (distinct funcs), exact.", labels=INSTANCE_LABELS
+        )
+        after_release = CounterMetricFamily(
+            "gowasm_calls_after_release", "JS calls of a func that was released.", labels=INSTANCE_LABELS
+        )
+        gc_cycles = CounterMetricFamily("gowasm_gc_cycles", "Go GC cycles.", labels=INSTANCE_LABELS)
+        recovered = CounterMetricFamily(
+            "gowasm_recovered_panics", "Panics stopped by recover().", labels=INSTANCE_LABELS
+        )
         for labels, counters in sorted(self.state.counters.items()):
+            released.add_metric(labels, counters.funcs_released)
+            after_release.add_metric(labels, counters.calls_after_release)
+            gc_cycles.add_metric(labels, counters.gc_cycles)
+            recovered.add_metric(labels, counters.recovered_panics)
             created.add_metric(labels, counters.funcs_created)
             calls.add_metric(labels, counters.func_calls)
             after_exit.add_metric(labels, counters.calls_after_exit)
@@ -54,6 +69,10 @@ class GoInstanceCollector(Collector):
         yield after_exit
         yield durations
         yield long_calls
+        yield released
+        yield after_release
+        yield gc_cycles
+        yield recovered
 
         refs: dict[Labels, int] = defaultdict(int)
         memory: dict[Labels, int] = defaultdict(int)
@@ -67,6 +86,7 @@ class GoInstanceCollector(Collector):
         yield _gauge("gowasm_js_refs_live", "js.Value references Go holds (running instances).", refs)
         yield _gauge("gowasm_memory_bytes", "WebAssembly linear memory size (running instances).", memory)
         yield _gauge("gowasm_instances", "Running Go instances.", running)
+        yield from self._release_families()
 
         panics = CounterMetricFamily(
             "gowasm_panics", "Instance-ending panics, by kind (panic, fatal).", labels=(*INSTANCE_LABELS, "kind")
@@ -88,6 +108,43 @@ class GoInstanceCollector(Collector):
         for labels, when in sorted(self.state.last_panic.items()):
             last_panic.add_metric(labels, when)
         yield last_panic
+
+    def _release_families(self) -> Iterator[Metric]:
+        live: dict[Labels, int] = defaultdict(int)
+        goroutines: dict[Labels, int] = defaultdict(int)
+        modes: dict[tuple[str, str, str], int] = defaultdict(int)
+        by_site: dict[Labels, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for instance in self.state.running_instances():
+            modes[(*instance.labels, instance.accounting)] += 1
+            if instance.goroutines is not None:
+                goroutines[instance.labels] += instance.goroutines
+            if instance.funcs_live is not None:
+                live[instance.labels] += instance.funcs_live
+                for site in instance.sites:
+                    by_site[instance.labels][site.site] += site.live
+        yield _gauge("gowasm_funcs_live", "js.FuncOf funcs not released yet (exact accounting only).", live)
+        yield _gauge("gowasm_goroutines", "Live goroutines, the runtime's own included.", goroutines)
+        accounting = GaugeMetricFamily(
+            "gowasm_release_accounting",
+            "Running instances by how Release is counted: exact, or why not.",
+            labels=(*INSTANCE_LABELS, "mode"),
+        )
+        for key, value in sorted(modes.items()):
+            accounting.add_metric(key, value)
+        yield accounting
+        sites = GaugeMetricFamily(
+            "gowasm_funcs_live_by_site",
+            f"Live funcs by the Go function that created them: the top {self.leak_sites}, the rest as 'other'.",
+            labels=(*INSTANCE_LABELS, "site"),
+        )
+        for labels, total in sorted(live.items()):
+            ranked = sorted(by_site[labels].items(), key=lambda kv: (-kv[1], kv[0]))[: self.leak_sites]
+            for site, value in ranked:
+                sites.add_metric((*labels, site), value)
+            other = total - sum(value for _, value in ranked)
+            if other > 0:
+                sites.add_metric((*labels, "other"), other)
+        yield sites
 
 
 class PageCollector(Collector):

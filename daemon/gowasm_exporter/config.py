@@ -29,6 +29,7 @@ class Config:
     command_timeout: float
     max_label_values: int
     panic_history: int
+    leak_sites: int
     log_level: str
 
 
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="distinct page/module label values before folding into 'other' (default 100)",
     )
     p.add_argument("--panic-history", type=int, metavar="N", help="panics kept for /api/panics (default 100)")
+    p.add_argument("--leak-sites", type=int, metavar="K",
+                   help="creation sites exported per page/module in gowasm_funcs_live_by_site (default 10)")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default info")
     return p
 
@@ -121,5 +124,6 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         command_timeout=number("command_timeout", float, 10.0, 0.1),
         max_label_values=int(number("max_label_values", int, 100, 1)),
         panic_history=int(number("panic_history", int, 100, 1)),
+        leak_sites=int(number("leak_sites", int, 10, 1)),
         log_level=value("log_level", "info") or "info",
     )

@@ -27,6 +27,8 @@ DURATION_BOUNDS = (
     1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
 ENTRY_KINDS = ("run", "callback", "timer", "unknown")
+ACCOUNTING_MODES = ("exact", "late_attach", "stripped", "unsupported")
+MAX_SITES = 50
 REGISTRATION_KINDS = ("listener", "setTimeout", "setInterval")
 
 
@@ -59,6 +61,26 @@ class ExitCause:
 
 
 @dataclass(frozen=True, slots=True)
+class FuncSite:
+    """The live funcs one Go function created (the caller of js.FuncOf)."""
+
+    site: str
+    live: int
+    created: int
+    released: int
+    oldest_age_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeReadings:
+    """Load-time probe counters of an instance; None where the module has no such probe."""
+
+    goroutines: int | None
+    gc_cycles: int | None
+    recovered_panics: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceSnapshot:
     """One Go instance as the shim sees it at one moment."""
 
@@ -73,6 +95,11 @@ class InstanceSnapshot:
     refs: int | None
     memory_bytes: int | None
     durations: CallDurations | None = None
+    accounting: str = "late_attach"  # how exactly Release is counted: ACCOUNTING_MODES
+    funcs_released: int | None = None  # None unless accounting is "exact"
+    calls_after_release: int = 0
+    probes: ProbeReadings | None = None
+    sites: tuple[FuncSite, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +238,48 @@ def parse_instance(data: Any) -> InstanceSnapshot:
         refs=_optional_int(obj.get("refs"), "refs", 0, MAX_COUNT),
         memory_bytes=_optional_int(obj.get("memory"), "memory", 0, 2**64),
         durations=None if obj.get("durations") is None else parse_durations(obj.get("durations")),
+        accounting=_accounting(obj.get("accounting", "late_attach")),
+        funcs_released=_optional_int(obj.get("released"), "released", 0, MAX_COUNT),
+        calls_after_release=_count(obj.get("afterRelease", 0), "afterRelease"),
+        probes=None if obj.get("probes") is None else parse_probes(obj.get("probes")),
+        sites=parse_sites(obj.get("sites", [])),
     )
+
+
+def parse_probes(data: Any) -> ProbeReadings:
+    obj = _object(data, "probes")
+    return ProbeReadings(
+        goroutines=_optional_int(obj.get("goroutines"), "goroutines", -MAX_COUNT, MAX_COUNT),
+        gc_cycles=_optional_int(obj.get("gcCycles"), "gcCycles", 0, MAX_COUNT),
+        recovered_panics=_optional_int(obj.get("recoveredPanics"), "recoveredPanics", 0, MAX_COUNT),
+    )
+
+
+def parse_sites(data: Any) -> tuple[FuncSite, ...]:
+    if not isinstance(data, list) or len(data) > MAX_SITES:
+        raise PayloadError("sites is not a short list")
+    sites = []
+    for item in data:
+        obj = _object(item, "site")
+        age = obj.get("oldestAgeMs")
+        if age is not None and (isinstance(age, bool) or not isinstance(age, (int, float)) or not 0 <= age < 1e13):
+            raise PayloadError("site oldestAgeMs is not a duration")
+        sites.append(
+            FuncSite(
+                site=_text(obj.get("site"), "site", MAX_NAME_CHARS),
+                live=_count(obj.get("live"), "site live"),
+                created=_count(obj.get("created"), "site created"),
+                released=_count(obj.get("released"), "site released"),
+                oldest_age_seconds=None if age is None else age / 1000,
+            )
+        )
+    return tuple(sites)
+
+
+def _accounting(value: Any) -> str:
+    if value not in ACCOUNTING_MODES:
+        raise PayloadError(f"accounting {value!r} is unknown")
+    return value
 
 
 def parse_cause(data: Any) -> ExitCause:

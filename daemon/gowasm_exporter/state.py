@@ -27,6 +27,7 @@ from .schema import (
     DURATION_BOUNDS,
     DocumentFlush,
     ExitCause,
+    FuncSite,
     InstanceExit,
     InstanceSnapshot,
     InstanceStart,
@@ -94,11 +95,23 @@ class InstanceState:
     duration_buckets: tuple[int, ...] = ()
     duration_sum: float = 0.0
     long_calls: int = 0
+    accounting: str = "late_attach"
+    funcs_released: int = 0
+    calls_after_release: int = 0
+    goroutines: int | None = None
+    gc_cycles: int = 0
+    recovered_panics: int = 0
+    sites: tuple[FuncSite, ...] = ()
     end: InstanceEnd | None = None
 
     @property
     def labels(self) -> Labels:
         return (self.page, self.module)
+
+    @property
+    def funcs_live(self) -> int | None:
+        """created - released, known only when every Release of the instance is seen."""
+        return self.funcs_created - self.funcs_released if self.accounting == "exact" else None
 
     @property
     def running(self) -> bool:
@@ -149,6 +162,10 @@ class LabelCounters:
     duration_buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BOUNDS) + 1))
     duration_sum: float = 0.0
     long_calls: int = 0
+    funcs_released: int = 0
+    calls_after_release: int = 0
+    gc_cycles: int = 0
+    recovered_panics: int = 0
 
 
 class ExporterState:
@@ -415,6 +432,22 @@ class ExporterState:
                 instance.end.calls_after_exit = instance.calls_after_exit
         if item.durations is not None:
             self._advance_durations(instance, counters, item)
+        instance.accounting = item.accounting
+        if item.funcs_released is not None and item.funcs_released > instance.funcs_released:
+            counters.funcs_released += item.funcs_released - instance.funcs_released
+            instance.funcs_released = item.funcs_released
+        if item.calls_after_release > instance.calls_after_release:
+            counters.calls_after_release += item.calls_after_release - instance.calls_after_release
+            instance.calls_after_release = item.calls_after_release
+        if item.probes is not None:
+            instance.goroutines = item.probes.goroutines
+            if item.probes.gc_cycles is not None and item.probes.gc_cycles > instance.gc_cycles:
+                counters.gc_cycles += item.probes.gc_cycles - instance.gc_cycles
+                instance.gc_cycles = item.probes.gc_cycles
+            if item.probes.recovered_panics is not None and item.probes.recovered_panics > instance.recovered_panics:
+                counters.recovered_panics += item.probes.recovered_panics - instance.recovered_panics
+                instance.recovered_panics = item.probes.recovered_panics
+        instance.sites = item.sites
         instance.refs = item.refs
         instance.memory_bytes = item.memory_bytes
         if item.exited and not instance.exited:

@@ -55,6 +55,10 @@ def create_app(state: ExporterState, registry: CollectorRegistry) -> FastAPI:
         ][:limit]
         return JSONResponse({"panics": records})
 
+    @app.get("/api/leaks")
+    async def leaks(page: str | None = None, limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
+        return {"leaks": leak_sites(state, page)[:limit]}
+
     @app.get("/", response_class=HTMLResponse)
     async def landing() -> str:
         return _landing_html(state)
@@ -99,12 +103,39 @@ def _instance_json(instance: InstanceState) -> dict[str, Any]:
         "running": instance.running,
         "exit_code": instance.exit_code,
         "funcs_created": instance.funcs_created,
+        "funcs_released": instance.funcs_released if instance.accounting == "exact" else None,
+        "funcs_live": instance.funcs_live,
+        "release_accounting": instance.accounting,
+        "calls_after_release": instance.calls_after_release,
+        "goroutines": instance.goroutines,
+        "gc_cycles": instance.gc_cycles,
+        "recovered_panics": instance.recovered_panics,
         "func_calls": instance.func_calls,
         "calls_after_exit": instance.calls_after_exit,
         "js_refs_live": instance.refs,
         "memory_bytes": instance.memory_bytes,
         "age_seconds": round(time.time() - instance.first_seen, 3),
     }
+
+
+def leak_sites(state: ExporterState, page: str | None = None) -> list[dict[str, Any]]:
+    """Live funcs by creation site over running instances, most first (stdlib churn included)."""
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for instance in state.running_instances():
+        if page is not None and instance.page != page:
+            continue
+        for site in instance.sites:
+            row = rows.setdefault(
+                (instance.page, instance.module, site.site),
+                {"page": instance.page, "module": instance.module, "site": site.site, "live": 0, "created": 0,
+                 "released": 0, "oldest_age_seconds": None},
+            )  # fmt: skip
+            row["live"] += site.live
+            row["created"] += site.created
+            row["released"] += site.released
+            if site.oldest_age_seconds is not None:
+                row["oldest_age_seconds"] = max(row["oldest_age_seconds"] or 0.0, site.oldest_age_seconds)
+    return sorted(rows.values(), key=lambda r: (-r["live"], r["site"]))
 
 
 def _end_json(end: InstanceEnd) -> dict[str, Any]:

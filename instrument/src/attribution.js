@@ -72,6 +72,25 @@ function hookRegistrations() {
   }
 }
 
+// Go reports a call of a released func by calling `console.error("call to released function")`
+// from inside the callback (syscall/js handleEvent), and returns undefined to JS.
+function hookReleasedCalls() {
+  const con = guard(() => globalThis.console);
+  if (!con) {
+    missingHooks.add("console.error");
+    return;
+  }
+  wrapFunction(con, "error", "console.error", (original) =>
+    function error(message) {
+      if (active.length > 0 && message === "call to released function" && arguments.length === 1) {
+        guard(() => {
+          active[active.length - 1].rec.callsAfterRelease++;
+        });
+      }
+      return $apply(original, this, arguments);
+    });
+}
+
 // The global name a func was exported under ("ledger.panic", "onSave"), searched on demand:
 // own properties of the global object and of the plain objects directly under it, bounded.
 function exportNameOf(id) {

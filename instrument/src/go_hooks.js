@@ -51,8 +51,8 @@ function patchGoClass(GoClass) {
     function _makeFuncWrapper(id) {
       const wrapper = $apply(original, this, arguments);
       guard(() => {
-        recordOf(this).funcsCreated++;
         funcIdOf.set(wrapper, id);
+        recordOf(this).onCreate(id);
       });
       return wrapper;
     });
@@ -115,13 +115,18 @@ function startInstance(go, rec, instance) {
   guard(() => {
     rec.memory = instance.exports.mem;
   });
+  const ctx = guard(() => contextOf.get(instance));
+  if (ctx !== undefined && rec.mode === "early") {
+    ctx.go = go;
+    rec.linkProbes(ctx);
+  }
   rec.module = moduleURLFor(instance);
   hookWriteSync();
   hookExit(go, rec);
   if (rec.mode === "late" && go.exited === true) {
     rec.markExited(null, false);
   }
-  emit("instance_start", { iid: rec.iid, mode: rec.mode, module: rec.module });
+  emit("instance_start", { iid: rec.iid, mode: rec.mode, module: rec.module, accounting: rec.accounting });
 }
 
 // `go.exit` becomes an accessor so that an app that assigns its own exit handler (as Node's runner

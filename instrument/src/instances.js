@@ -26,6 +26,63 @@ class GoInstanceRecord {
     this.stderr = new StderrCapture();
     this.timing = new CallTiming();
     this.lateCallsReported = 0; // "after_exit" events sent, bounded
+    // Release accounting (probes.js): exact only for instances of modules the shim probed.
+    this.accounting = mode === "early" ? "unsupported" : "late_attach";
+    this.probes = null; // ProbeContext
+    this.funcsReleased = 0;
+    this.callsAfterRelease = 0;
+    this.pendingSite = null; // function index of the latest js.FuncOf caller, until its wrapper exists
+    this.live = new Map(); // func id -> FuncSite, for live funcs of an exactly accounted instance
+    this.sites = new Map(); // function index of a js.FuncOf caller -> FuncSite
+  }
+
+  linkProbes(ctx) {
+    this.probes = ctx;
+    this.accounting = ctx.probes.accounting;
+  }
+
+  onCreate(id) {
+    this.funcsCreated++;
+    if (this.accounting !== "exact") {
+      return;
+    }
+    const siteIndex = this.pendingSite === null ? -1 : this.pendingSite;
+    this.pendingSite = null;
+    let site = this.sites.get(siteIndex);
+    if (site === undefined) {
+      site = new FuncSite(siteIndex);
+      this.sites.set(siteIndex, site);
+    }
+    site.created++;
+    site.order.push(id, $now());
+    this.live.set(id, site);
+  }
+
+  // A js.Func's Release ran (probe at its entry). Releasing a func twice changes nothing.
+  onRelease(id) {
+    const site = this.live.get(id);
+    if (site === undefined) {
+      return;
+    }
+    this.live.delete(id);
+    this.funcsReleased++;
+    site.released++;
+  }
+
+  topSites(limit) {
+    const sites = Array.from(this.sites.values()).filter((s) => s.created > s.released);
+    sites.sort((a, b) => b.created - b.released - (a.created - a.released));
+    const now = $now();
+    return sites.slice(0, limit).map((s) => {
+      const oldest = s.oldestLive(this.live);
+      return {
+        site: s.index < 0 ? "unknown" : this.probes.probes.functionName(s.index),
+        live: s.created - s.released,
+        created: s.created,
+        released: s.released,
+        oldestAgeMs: oldest === null ? null : now - oldest,
+      };
+    });
   }
 
   // Linear memory size in bytes. `exports.mem` is kept from run(), because wasm_exec.js deletes
@@ -84,7 +141,51 @@ class GoInstanceRecord {
       refs: this.exited ? null : this.refsLive(),
       memory: this.memoryBytes(),
       durations: this.timing.snapshot(),
+      accounting: this.accounting,
+      released: this.accounting === "exact" ? this.funcsReleased : null,
+      afterRelease: this.callsAfterRelease,
+      probes: this.probeReadings(),
+      sites: this.accounting === "exact" && !this.exited ? this.topSites(TOP_SITES) : [],
     };
+  }
+
+  // Readings of the count probes; null where the module has no such probe.
+  probeReadings() {
+    const ctx = this.probes;
+    if (ctx === null || this.exited) {
+      return null;
+    }
+    const created = ctx.readCounter("goroutinesCreated");
+    const exited = ctx.readCounter("goroutinesExited");
+    return {
+      goroutines: created === null || exited === null ? null : created - exited,
+      gcCycles: ctx.readCounter("gcCycles"),
+      recoveredPanics: ctx.readCounter("recoveredPanics"),
+    };
+  }
+}
+
+const TOP_SITES = 20;
+
+// The funcs one Go function created: counts, and creation order for the oldest live one.
+class FuncSite {
+  constructor(index) {
+    this.index = index;
+    this.created = 0;
+    this.released = 0;
+    this.order = []; // id, time, id, time, ... in creation order
+    this.head = 0;
+  }
+
+  oldestLive(live) {
+    while (this.head < this.order.length && live.get(this.order[this.head]) !== this) {
+      this.head += 2;
+    }
+    if (this.head > 4096 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
+    return this.head < this.order.length ? this.order[this.head + 1] : null;
   }
 }
 

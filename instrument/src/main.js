@@ -3,6 +3,7 @@
 rebind();
 guard(hookModuleLoading);
 guard(hookRegistrations);
+guard(hookReleasedCalls);
 guard(trapGoGlobal);
 
 function snapshot() {
@@ -26,6 +27,7 @@ function snapshot() {
     dropped: instancesDropped,
     missing: Array.from(missingHooks),
     errors: shimErrors,
+    modules: { rewritten: modulesRewritten, refused: modulesRefused },
     events: eventsSent,
     eventsFailed: eventsFailed,
     bound: bindingFn !== null,

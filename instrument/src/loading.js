@@ -1,0 +1,236 @@
+// loading.js: every way a page compiles a wasm module goes through here.
+//
+// For a Go module (it imports from `gojs`) the shim swaps in the probed bytes of probes.js and
+// wraps the probe import, then links the instance to its probes; it also notes the module's URL
+// for the daemon's `module` label (`instantiateStreaming` hands over the Response; bytes given to
+// `instantiate` are traced back to the Response whose `arrayBuffer()` produced them). Anything
+// that is not a Go module is passed to the original functions unchanged, and so is a Go module
+// whose rewrite fails to compile: the page runs, uninstrumented.
+//
+// Hooked: WebAssembly.instantiateStreaming, instantiate (bytes or Module), compile,
+// compileStreaming, and the Module and Instance constructors.
+
+const urlOf = new $WeakMap(); // ArrayBuffer | WebAssembly.Module | WebAssembly.Instance -> URL
+
+function remember(key, url) {
+  if (key !== null && typeof key === "object" && typeof url === "string" && url !== "") {
+    guard(() => urlOf.set(key, url));
+  }
+}
+
+function wrapFunction(owner, name, label, makeWrapper) {
+  const original = guard(() => owner[name]);
+  if (typeof original !== "function") {
+    missingHooks.add(label);
+    return;
+  }
+  if (original[WRAPPED]) {
+    return;
+  }
+  const wrapper = makeWrapper(original);
+  $defineProperty(wrapper, WRAPPED, { value: true });
+  $defineProperty(wrapper, "name", { value: original.name, configurable: true });
+  $defineProperty(wrapper, "length", { value: original.length, configurable: true });
+  guard(() => {
+    owner[name] = wrapper;
+  });
+  if (owner[name] !== wrapper) {
+    missingHooks.add(label);
+  }
+}
+
+function isGoImports(imports) {
+  return guard(() => imports !== null && typeof imports === "object" && typeof imports.gojs === "object" &&
+    imports.gojs !== null) === true;
+}
+
+function asBytes(source) {
+  if (source instanceof ArrayBuffer) {
+    return new Uint8Array(source);
+  }
+  if (ArrayBuffer.isView(source)) {
+    return new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  }
+  return null;
+}
+
+function bufferURL(source) {
+  return guard(() => urlOf.get(source instanceof ArrayBuffer ? source : source.buffer));
+}
+
+function hookModuleLoading() {
+  if (typeof WebAssembly !== "object" || WebAssembly === null) {
+    missingHooks.add("WebAssembly");
+    return;
+  }
+  const W = WebAssembly;
+  const $instantiate = W.instantiate;
+  const $compile = W.compile;
+  const $Module = W.Module;
+  const $Instance = W.Instance;
+
+  const Resp = typeof Response === "function" ? Response : null;
+  if (Resp !== null) {
+    wrapFunction(Resp.prototype, "arrayBuffer", "Response.arrayBuffer", (original) =>
+      function arrayBuffer() {
+        const url = guard(() => this.url);
+        const promise = $apply(original, this, arguments);
+        guard(() => promise.then((buf) => remember(buf, url), () => {}));
+        return promise;
+      });
+  }
+
+  // Compile probed bytes; if that fails, the original bytes (the page must run either way).
+  function compileGo(bytes, url) {
+    const prepared = prepareGoModule(bytes);
+    if (prepared === null) {
+      return $apply($compile, W, [bytes]);
+    }
+    return $apply($compile, W, [prepared.bytes]).then(
+      (module) => noteModule(module, prepared.probes, url),
+      () => $apply($compile, W, [bytes]).then((module) => noteModule(module, refused(), url)),
+    );
+  }
+
+  function noteModule(module, probes, url) {
+    guard(() => probesOf.set(module, probes));
+    remember(module, url);
+    return module;
+  }
+
+  function refused() {
+    modulesRefused++;
+    return new ModuleProbes("unsupported", null, []);
+  }
+
+  function instantiateModule(module, imports) {
+    const probes = guard(() => probesOf.get(module));
+    if (probes === undefined || !isGoImports(imports)) {
+      return $apply($instantiate, W, [module, imports]);
+    }
+    const ctx = new ProbeContext(probes);
+    return $apply($instantiate, W, [module, withProbeImports(imports, ctx)]).then((instance) => {
+      ctx.instance = instance;
+      guard(() => contextOf.set(instance, ctx));
+      remember(instance, urlOf.get(module));
+      return instance;
+    });
+  }
+
+  function instantiateGoBytes(bytes, imports, url) {
+    return compileGo(bytes, url).then((module) =>
+      instantiateModule(module, imports).then((instance) => ({ module, instance })));
+  }
+
+  wrapFunction(W, "instantiateStreaming", "WebAssembly.instantiateStreaming", (original) =>
+    function instantiateStreaming(source, imports) {
+      if (!isGoImports(imports)) {
+        return $apply(original, this, arguments); // not Go: untouched, still streamed
+      }
+      return Promise.resolve(source).then((response) => {
+        const url = guard(() => response.url);
+        return response.arrayBuffer().then((buf) => instantiateGoBytes(new Uint8Array(buf), imports, url));
+      });
+    });
+
+  wrapFunction(W, "instantiate", "WebAssembly.instantiate", (original) =>
+    function instantiate(source, imports) {
+      if (source instanceof $Module) {
+        return instantiateModule(source, imports);
+      }
+      const bytes = asBytes(source);
+      if (bytes === null || !isGoImports(imports)) {
+        return $apply(original, this, arguments);
+      }
+      return instantiateGoBytes(bytes, imports, bufferURL(source));
+    });
+
+  wrapFunction(W, "compile", "WebAssembly.compile", (original) =>
+    function compile(source) {
+      const bytes = asBytes(source);
+      if (bytes === null) {
+        return $apply(original, this, arguments);
+      }
+      return compileGo(bytes, bufferURL(source));
+    });
+
+  wrapFunction(W, "compileStreaming", "WebAssembly.compileStreaming", (original) =>
+    function compileStreaming(source) {
+      // Whether it is Go shows only in the bytes: read them (this gives up streaming compilation).
+      return Promise.resolve(source).then((response) => {
+        const url = guard(() => response.url);
+        return response.arrayBuffer().then((buf) => compileGo(new Uint8Array(buf), url));
+      });
+    });
+
+  // The synchronous constructors. The replacements share the originals' prototypes, so
+  // `instanceof WebAssembly.Module/Instance` (which wasm_exec.js' run() checks) still holds.
+  function Module(bytes) {
+    if (!new.target) {
+      return $apply($Module, this, arguments); // throws like the original
+    }
+    const source = asBytes(bytes);
+    const prepared = source === null ? null : prepareGoModule(source);
+    if (prepared === null) {
+      return Reflect.construct($Module, arguments, new.target);
+    }
+    let module;
+    let probes = prepared.probes;
+    try {
+      module = Reflect.construct($Module, [prepared.bytes], new.target);
+    } catch (_) {
+      module = Reflect.construct($Module, [source], new.target);
+      probes = refused();
+    }
+    return noteModule(module, probes, bufferURL(bytes));
+  }
+
+  function Instance(module, imports) {
+    if (!new.target) {
+      return $apply($Instance, this, arguments);
+    }
+    const probes = guard(() => probesOf.get(module));
+    if (probes === undefined || !isGoImports(imports)) {
+      return Reflect.construct($Instance, arguments, new.target);
+    }
+    const ctx = new ProbeContext(probes);
+    const instance = Reflect.construct($Instance, [module, withProbeImports(imports, ctx)], new.target);
+    ctx.instance = instance;
+    guard(() => contextOf.set(instance, ctx));
+    remember(instance, urlOf.get(module));
+    return instance;
+  }
+
+  for (const [name, replacement, original] of [["Module", Module, $Module], ["Instance", Instance, $Instance]]) {
+    guard(() => {
+      Object.setPrototypeOf(replacement, original);
+      $defineProperty(replacement, "prototype", { value: original.prototype });
+      $defineProperty(replacement, "name", { value: name });
+      $defineProperty(replacement, "length", { value: original.length });
+      $defineProperty(replacement, WRAPPED, { value: true });
+      W[name] = replacement;
+    });
+    if (W[name] !== replacement) {
+      missingHooks.add("WebAssembly." + name);
+    }
+  }
+}
+
+// The module URL of a running instance. Late-found instances were compiled before the shim ran;
+// then the page's resource timing entries are the only witness, and they are used only when they
+// name exactly one `.wasm` resource.
+function moduleURLFor(instance) {
+  const known = guard(() => urlOf.get(instance));
+  if (typeof known === "string") {
+    return known;
+  }
+  return guard(() => {
+    const names = new Set();
+    for (const entry of performance.getEntriesByType("resource")) {
+      if (/\.wasm(?:$|[?#])/.test(entry.name)) {
+        names.add(entry.name);
+      }
+    }
+    return names.size === 1 ? names.values().next().value : null;
+  }) ?? null;
+}

@@ -1,0 +1,398 @@
+// wasm.js: a small reader/editor of the WebAssembly binary format, enough to put probes at the
+// entry of named functions of a Go module before it is compiled.
+//
+// It reads the section list, the import section (function imports and their names), the
+// function, global and export sections (counts), the name section's function names, and code
+// bodies; it writes a new module in which chosen bodies start with extra instructions, new
+// mutable i64 globals exist, and those globals are exported. Nothing else moves: no function,
+// global or type index changes, so calls, the element segment and the name section stay valid.
+// Anything it does not expect makes it throw a WasmFormatError, and the caller then compiles the
+// original bytes untouched.
+
+class WasmFormatError extends Error {}
+
+const SECTION = { custom: 0, type: 1, import: 2, function: 3, global: 6, export: 7, code: 10 };
+const EXTERNAL = { function: 0, table: 1, memory: 2, global: 3 };
+const OP = {
+  if: 0x04, end: 0x0b, call: 0x10, localGet: 0x20, globalGet: 0x23, globalSet: 0x24,
+  i32Const: 0x41, i64Const: 0x42, i32Eqz: 0x45, i32Or: 0x72, i64Add: 0x7c,
+}; // prettier-ignore
+const TYPE = { i32: 0x7f, i64: 0x7e, func: 0x60, emptyBlock: 0x40 };
+const $utf8 = $TextDecoder ? new $TextDecoder("utf-8") : null;
+
+class Reader {
+  constructor(bytes, pos = 0, end = bytes.length) {
+    this.bytes = bytes;
+    this.pos = pos;
+    this.end = end;
+  }
+
+  byte() {
+    if (this.pos >= this.end) {
+      throw new WasmFormatError("unexpected end of data");
+    }
+    return this.bytes[this.pos++];
+  }
+
+  // Unsigned LEB128, up to 32 bits (every count, index and size in a module).
+  u32() {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const b = this.byte();
+      result |= (b & 0x7f) << shift;
+      if ((b & 0x80) === 0) {
+        break;
+      }
+      shift += 7;
+      if (shift > 28) {
+        throw new WasmFormatError("LEB128 number too long");
+      }
+    }
+    return result >>> 0;
+  }
+
+  skip(n) {
+    if (n < 0 || this.pos + n > this.end) {
+      throw new WasmFormatError("length past the end of its section");
+    }
+    this.pos += n;
+  }
+
+  name() {
+    const len = this.u32();
+    const start = this.pos;
+    this.skip(len);
+    return $utf8 ? $utf8.decode(this.bytes.subarray(start, start + len)) : "";
+  }
+}
+
+function encodeU32(value) {
+  const out = [];
+  let v = value >>> 0;
+  do {
+    let b = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) {
+      b |= 0x80;
+    }
+    out.push(b);
+  } while (v !== 0);
+  return out;
+}
+
+// Signed LEB128 of a small non-negative number (i32.const operands).
+function encodeS32(value) {
+  const out = [];
+  let v = value | 0;
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+function encodeName(text) {
+  const bytes = Array.from(text, (c) => c.charCodeAt(0) & 0x7f); // ASCII names only
+  return encodeU32(bytes.length).concat(bytes);
+}
+
+// The parts of a module the probes need. `bytes` must be a Uint8Array.
+function parseModule(bytes) {
+  if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
+    throw new WasmFormatError("not a WebAssembly module");
+  }
+  if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) {
+    throw new WasmFormatError("unknown WebAssembly version");
+  }
+  const module = {
+    bytes,
+    sections: [], // { id, start, end, headerStart } (start/end: the payload)
+    importModules: new Set(),
+    functionImports: [], // "module.field" by import index
+    importedGlobals: 0,
+    types: [], // { params: [...], results: [...] }
+    functionTypes: null, // type index per defined function (Uint32Array)
+    globalCount: 0,
+    names: null, // function index -> [start, length] in bytes (from the name section)
+  };
+  const r = new Reader(bytes, 8);
+  while (r.pos < r.end) {
+    const headerStart = r.pos;
+    const id = r.byte();
+    const size = r.u32();
+    const start = r.pos;
+    r.skip(size);
+    module.sections.push({ id, start, end: start + size, headerStart });
+  }
+  for (const section of module.sections) {
+    const s = new Reader(bytes, section.start, section.end);
+    switch (section.id) {
+      case SECTION.type:
+        readTypes(s, module);
+        break;
+      case SECTION.import:
+        readImports(s, module);
+        break;
+      case SECTION.function:
+        module.functionTypes = readFunctionTypes(s);
+        break;
+      case SECTION.global:
+        module.globalCount = s.u32();
+        break;
+      case SECTION.custom:
+        if (s.name() === "name") {
+          module.names = readFunctionNames(s);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return module;
+}
+
+function readTypes(r, module) {
+  const count = r.u32();
+  for (let i = 0; i < count; i++) {
+    if (r.byte() !== TYPE.func) {
+      throw new WasmFormatError("unexpected type form");
+    }
+    const params = [];
+    for (let n = r.u32(); n > 0; n--) {
+      params.push(r.byte());
+    }
+    const results = [];
+    for (let n = r.u32(); n > 0; n--) {
+      results.push(r.byte());
+    }
+    module.types.push({ params, results });
+  }
+}
+
+function readImports(r, module) {
+  const count = r.u32();
+  for (let i = 0; i < count; i++) {
+    const mod = r.name();
+    const field = r.name();
+    module.importModules.add(mod);
+    const kind = r.byte();
+    if (kind === EXTERNAL.function) {
+      r.u32(); // type index
+      module.functionImports.push(mod + "." + field);
+    } else if (kind === EXTERNAL.table) {
+      r.byte();
+      skipLimits(r);
+    } else if (kind === EXTERNAL.memory) {
+      skipLimits(r);
+    } else if (kind === EXTERNAL.global) {
+      r.byte();
+      r.byte();
+      module.importedGlobals++;
+    } else {
+      throw new WasmFormatError("unknown import kind " + kind);
+    }
+  }
+}
+
+function skipLimits(r) {
+  const flags = r.byte();
+  r.u32();
+  if (flags & 1) {
+    r.u32();
+  }
+}
+
+function readFunctionTypes(r) {
+  const count = r.u32();
+  const types = new Uint32Array(count);
+  for (let i = 0; i < count; i++) {
+    types[i] = r.u32();
+  }
+  return types;
+}
+
+// Subsection 1 of the "name" custom section: (function index, name) pairs.
+function readFunctionNames(r) {
+  const names = new Map();
+  while (r.pos < r.end) {
+    const id = r.byte();
+    const size = r.u32();
+    const end = r.pos + size;
+    if (id === 1) {
+      const sub = new Reader(r.bytes, r.pos, end);
+      for (let n = sub.u32(); n > 0; n--) {
+        const index = sub.u32();
+        const len = sub.u32();
+        names.set(index, [sub.pos, len]);
+        sub.skip(len);
+      }
+    }
+    r.skip(size);
+  }
+  return names;
+}
+
+function functionName(module, index) {
+  const entry = module.names === null ? undefined : module.names.get(index);
+  if (entry === undefined || $utf8 === null) {
+    return null;
+  }
+  return $utf8.decode(module.bytes.subarray(entry[0], entry[0] + entry[1]));
+}
+
+// Function indices by name, for the few names asked for (one pass over the name section).
+function findFunctions(module, wanted) {
+  const found = new Map();
+  if (module.names === null || $utf8 === null) {
+    return found;
+  }
+  const lengths = new Set(Array.from(wanted, (w) => w.length));
+  for (const [index, [start, len]] of module.names) {
+    if (lengths.has(len)) {
+      const name = $utf8.decode(module.bytes.subarray(start, start + len));
+      if (wanted.has(name)) {
+        found.set(name, index);
+      }
+    }
+  }
+  return found;
+}
+
+function sectionOf(module, id) {
+  return module.sections.find((s) => s.id === id) || null;
+}
+
+// A new module: `prologues` maps function index -> bytes put at the start of its body;
+// `globals` is the number of mutable i64 globals to add, exported as `exportNames[i]`.
+function rewriteModule(module, prologues, exportNames) {
+  const bytes = module.bytes;
+  const code = sectionOf(module, SECTION.code);
+  const globals = sectionOf(module, SECTION.global);
+  const exports = sectionOf(module, SECTION.export);
+  if (code === null || globals === null || exports === null) {
+    throw new WasmFormatError("module without code, global or export section");
+  }
+  const imported = module.functionImports.length;
+  const parts = [bytes.subarray(0, 8)];
+  for (const section of module.sections) {
+    if (section.id === SECTION.global && exportNames.length > 0) {
+      parts.push(...sectionWith(section.id, appendGlobals(bytes, section, exportNames.length)));
+    } else if (section.id === SECTION.export && exportNames.length > 0) {
+      const first = module.importedGlobals + module.globalCount;
+      parts.push(...sectionWith(section.id, appendExports(bytes, section, exportNames, first)));
+    } else if (section.id === SECTION.code && prologues.size > 0) {
+      parts.push(...sectionWith(section.id, rewriteBodies(bytes, section, prologues, imported)));
+    } else {
+      parts.push(bytes.subarray(section.headerStart, section.end));
+    }
+  }
+  return concat(parts);
+}
+
+function sectionWith(id, payloadParts) {
+  let size = 0;
+  for (const p of payloadParts) {
+    size += p.length;
+  }
+  return [Uint8Array.of(id, ...encodeU32(size)), ...payloadParts];
+}
+
+function appendGlobals(bytes, section, added) {
+  const r = new Reader(bytes, section.start, section.end);
+  const count = r.u32();
+  const entry = [TYPE.i64, 1, OP.i64Const, 0, OP.end]; // (mut i64) (i64.const 0)
+  const extra = [];
+  for (let i = 0; i < added; i++) {
+    extra.push(...entry);
+  }
+  return [Uint8Array.from(encodeU32(count + added)), bytes.subarray(r.pos, section.end), Uint8Array.from(extra)];
+}
+
+function appendExports(bytes, section, names, firstGlobal) {
+  const r = new Reader(bytes, section.start, section.end);
+  const count = r.u32();
+  const extra = [];
+  names.forEach((name, i) => {
+    extra.push(...encodeName(name), EXTERNAL.global, ...encodeU32(firstGlobal + i));
+  });
+  return [Uint8Array.from(encodeU32(count + names.length)), bytes.subarray(r.pos, section.end), Uint8Array.from(extra)];
+}
+
+function rewriteBodies(bytes, section, prologues, imported) {
+  const r = new Reader(bytes, section.start, section.end);
+  const count = r.u32();
+  const parts = [Uint8Array.from(encodeU32(count))];
+  let copyFrom = r.pos; // unchanged bodies are copied in runs
+  for (let i = 0; i < count; i++) {
+    const bodyHeader = r.pos;
+    const size = r.u32();
+    const bodyStart = r.pos;
+    const bodyEnd = bodyStart + size;
+    const prologue = prologues.get(imported + i);
+    if (prologue !== undefined) {
+      const locals = new Reader(bytes, bodyStart, bodyEnd);
+      for (let n = locals.u32(); n > 0; n--) {
+        locals.u32();
+        locals.byte();
+      }
+      parts.push(bytes.subarray(copyFrom, bodyHeader));
+      parts.push(Uint8Array.from(encodeU32(size + prologue.length)));
+      parts.push(bytes.subarray(bodyStart, locals.pos), prologue, bytes.subarray(locals.pos, bodyEnd));
+      copyFrom = bodyEnd;
+    }
+    r.skip(size);
+  }
+  parts.push(bytes.subarray(copyFrom, section.end));
+  return parts;
+}
+
+function concat(parts) {
+  let total = 0;
+  for (const p of parts) {
+    total += p.length;
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+// Go's wasm functions take one i32 (PC_B, the resume point: 0 on a normal entry) and return one
+// i32; code at their entry must run only when PC_B is 0, or it would run again on every resume.
+function isGoFunction(module, index) {
+  const defined = index - module.functionImports.length;
+  if (module.functionTypes === null || defined < 0 || defined >= module.functionTypes.length) {
+    return false;
+  }
+  const type = module.types[module.functionTypes[defined]];
+  return type !== undefined && type.params.length === 1 && type.params[0] === TYPE.i32 &&
+    type.results.length === 1 && type.results[0] === TYPE.i32;
+}
+
+// `if (PC_B == 0) { call $import((SP | tag)) }`: global 0 is Go's stack pointer, 8-aligned, so
+// the low bits carry which probe fired. The import is Go's own resetMemoryDataView, wrapped.
+function callProbe(tag, importIndex) {
+  return Uint8Array.of(
+    OP.localGet, 0, OP.i32Eqz, OP.if, TYPE.emptyBlock,
+    OP.globalGet, 0, OP.i32Const, ...encodeS32(tag), OP.i32Or, OP.call, ...encodeU32(importIndex),
+    OP.end,
+  ); // prettier-ignore
+}
+
+// `if (PC_B == 0) { counter += 1 }` on a new exported global: no call out of wasm.
+function countProbe(globalIndex) {
+  const g = encodeU32(globalIndex);
+  return Uint8Array.of(
+    OP.localGet, 0, OP.i32Eqz, OP.if, TYPE.emptyBlock,
+    OP.globalGet, ...g, OP.i64Const, 1, OP.i64Add, OP.globalSet, ...g,
+    OP.end,
+  ); // prettier-ignore
+}

@@ -1,0 +1,143 @@
+// Unit tests of the shim's wasm reader/editor and probes (wasm.js, probes.js, loading.js), on real
+// Go modules built by this run and on small hand-made modules.
+
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import vm from "node:vm";
+import { buildApp, goRoots, goVersion, newPage, shimSource } from "./helpers.mjs";
+
+// The shim's internal functions, evaluated without installing hooks: the module bodies up to
+// (not including) main.js, with a tiny export at the end.
+function internals() {
+  const source = shimSource().replace(/\/\/ main\.js:[\s\S]*\n\}\)\(/, "return { parseModule, rewriteModule, " +
+    "prepareGoModule, encodeU32, encodeS32, Reader, WasmFormatError, callProbe, countProbe, functionName, " +
+    "findFunctions };\n})(");
+  const context = vm.createContext({ TextDecoder, TextEncoder, WebAssembly, performance, console });
+  return vm.runInContext(source, context);
+}
+
+const w = internals();
+
+// A minimal module: (import "env" "f" (func)) (func (export "g") (param i32) (result i32) local.get 0)
+const TINY = Uint8Array.of(
+  0, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+  1, 9, 2, 0x60, 0, 0, 0x60, 1, 0x7f, 1, 0x7f, // types
+  2, 9, 1, 3, 0x65, 0x6e, 0x76, 1, 0x66, 0, 0, // import env.f
+  3, 2, 1, 1, // function section
+  7, 5, 1, 1, 0x67, 0, 1, // export "g" func 1
+  10, 6, 1, 4, 0, 0x20, 0, 0x0b, // code
+); // prettier-ignore
+
+describe("LEB128", () => {
+  test("unsigned values round-trip", () => {
+    for (const v of [0, 1, 127, 128, 300, 16383, 16384, 2 ** 21, 2 ** 28 + 5, 2 ** 32 - 1]) {
+      const bytes = Uint8Array.from(w.encodeU32(v));
+      const r = new w.Reader(bytes);
+      assert.equal(r.u32(), v);
+      assert.equal(r.pos, bytes.length);
+    }
+  });
+
+  test("signed encoding of small constants", () => {
+    assert.deepEqual(Array.from(w.encodeS32(1)), [1]);
+    assert.deepEqual(Array.from(w.encodeS32(64)), [0xc0, 0]);
+    assert.deepEqual(Array.from(w.encodeS32(-1)), [0x7f]);
+  });
+
+  test("overlong and truncated numbers are refused", () => {
+    assert.throws(() => new w.Reader(Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 1)).u32(), w.WasmFormatError);
+    assert.throws(() => new w.Reader(Uint8Array.of(0x80)).u32(), w.WasmFormatError);
+  });
+});
+
+describe("module reader", () => {
+  test("reads a hand-made module", () => {
+    const m = w.parseModule(TINY);
+    assert.deepEqual(Array.from(m.functionImports), ["env.f"]);
+    assert.equal(m.functionTypes.length, 1);
+    assert.equal(m.names, null);
+  });
+
+  test("refuses what is not a module", () => {
+    assert.throws(() => w.parseModule(Uint8Array.of(1, 2, 3)), w.WasmFormatError);
+    assert.throws(() => w.parseModule(TINY.slice(0, TINY.length - 3)), w.WasmFormatError);
+  });
+
+  test("a module that is not Go is left alone", () => {
+    assert.equal(w.prepareGoModule(TINY), null);
+    assert.equal(w.prepareGoModule(Uint8Array.of(0, 0x61, 0x73, 0x6d, 9, 9, 9, 9)), null);
+  });
+});
+
+for (const root of goRoots()) {
+  describe(`Go modules of ${goVersion(root)}`, () => {
+    test("a probed module validates, keeps its imports and exports, and adds the counters", () => {
+      const bytes = buildApp(root, "releases");
+      const prepared = w.prepareGoModule(bytes);
+      assert.equal(prepared.probes.accounting, "exact");
+      assert.ok(WebAssembly.validate(prepared.bytes));
+      const before = new WebAssembly.Module(bytes);
+      const after = new WebAssembly.Module(prepared.bytes);
+      assert.deepEqual(WebAssembly.Module.imports(after), WebAssembly.Module.imports(before));
+      const added = WebAssembly.Module.exports(after).filter((e) => !WebAssembly.Module.exports(before).some((b) => b.name === e.name));
+      assert.deepEqual(added.map((e) => [e.name, e.kind]), [
+        ["__gowasm_probe_goroutinesCreated", "global"],
+        ["__gowasm_probe_goroutinesExited", "global"],
+        ["__gowasm_probe_gcCycles", "global"],
+        ["__gowasm_probe_recoveredPanics", "global"],
+      ]);
+      // Only the code, global and export sections grew, by a few bytes.
+      assert.ok(prepared.bytes.length - bytes.length < 400);
+    });
+
+    test("names come from the name section, calling functions by index", () => {
+      const m = w.parseModule(buildApp(root, "releases"));
+      const found = w.findFunctions(m, new Set(["syscall_js.Func.Release", "main.leakForever"]));
+      assert.equal(w.functionName(m, found.get("main.leakForever")), "main.leakForever");
+      assert.equal(w.functionName(m, found.get("syscall_js.Func.Release")), "syscall_js.Func.Release");
+    });
+
+    test("a stripped build is reported as stripped and not rewritten", () => {
+      const bytes = buildApp(root, "releases", { ldflags: "-s -w" });
+      const prepared = w.prepareGoModule(bytes);
+      assert.equal(prepared.probes.accounting, "stripped");
+      assert.equal(prepared.bytes.length, bytes.length);
+    });
+
+    test("Release is counted exactly in every pattern, with leak sites and runtime probes", async () => {
+      const page = newPage();
+      page.injectShim();
+      page.loadWasmExec(root);
+      page.context.__bytes = buildApp(root, "releases");
+      const ready = new Promise((resolve) => {
+        page.context.onReleasesReady = resolve;
+      });
+      page.run("globalThis.go = new Go(); WebAssembly.instantiate(__bytes, go.importObject).then((r) => go.run(r.instance));");
+      await ready;
+      const rel = page.run("releases");
+      const probesBefore = page.snapshot().instances[0].probes;
+      rel.patterns();
+      rel.leak(30);
+      rel.exportReleased();
+      page.run("releasedFunc(); releasedFunc(); releasedFunc();");
+      rel.gc(2);
+      rel.recoverPanics(4);
+      const goroutinesBefore = page.snapshot().instances[0].probes.goroutines;
+      rel.startGoroutines(6);
+      const ledger = rel.ledger();
+      const [snap] = page.snapshot().instances;
+      assert.equal(snap.accounting, "exact");
+      assert.equal(snap.created, ledger.created + ledger.printlns);
+      assert.equal(snap.released, ledger.released + ledger.printlns);
+      assert.equal(snap.afterRelease, 3);
+      assert.equal(snap.probes.recoveredPanics - probesBefore.recoveredPanics, 4);
+      assert.equal(snap.probes.gcCycles - probesBefore.gcCycles, ledger.numGC);
+      assert.equal(snap.probes.goroutines - goroutinesBefore, 6);
+      assert.equal(snap.sites[0].site, "main.leakForever");
+      assert.equal(snap.sites[0].live, 30);
+      assert.equal(snap.sites.reduce((sum, s) => sum + s.live, 0), snap.created - snap.released);
+      rel.stopGoroutines();
+      assert.equal(page.snapshot().instances[0].probes.goroutines, goroutinesBefore);
+    });
+  });
+}
