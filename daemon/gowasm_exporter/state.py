@@ -41,6 +41,8 @@ Labels = tuple[str, str]  # (page, module)
 RETIRED_DOCS_PER_TARGET = 4
 LATE_CALLS_KEPT = 3
 END_KINDS = ("panic", "fatal", "exit", "unload", "crash")
+# Why a page payload can be rejected (gowasm_exporter_rejected_events_total starts at 0 for each).
+REJECT_REASONS = ("invalid", "rate_limited", "snapshot_invalid", "snapshot_exception")
 
 
 @dataclass(slots=True)
@@ -183,7 +185,7 @@ class ExporterState:
         self.last_panic: dict[Labels, float] = {}
         self.page_crashes: Counter[str] = Counter()
         self.ends: deque[InstanceEnd] = deque(maxlen=end_history)
-        self.rejected_events: Counter[str] = Counter()
+        self.rejected_events: Counter[str] = Counter({reason: 0 for reason in REJECT_REASONS})
         self.on_end = on_end
         self._page_cap = LabelCap(max_label_values)
         self._module_cap = LabelCap(max_label_values)
