@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from .labels import LabelCap, module_label, page_label
@@ -39,6 +39,8 @@ from .schema import (
 Labels = tuple[str, str]  # (page, module)
 
 RETIRED_DOCS_PER_TARGET = 4
+MAX_DETACHED_TARGETS = 1000  # targets kept per browser across a reconnect
+HISTORY_POINTS = 300  # five minutes at the default poll interval
 LATE_CALLS_KEPT = 3
 END_KINDS = ("panic", "fatal", "exit", "unload", "crash")
 # Why a page payload can be rejected (gowasm_exporter_rejected_events_total starts at 0 for each).
@@ -105,6 +107,10 @@ class InstanceState:
     recovered_panics: int = 0
     sites: tuple[FuncSite, ...] = ()
     end: InstanceEnd | None = None
+    # (time, funcs live or created, refs, memory) per poll, for the status page's plots
+    history: deque[tuple[float, int, int | None, int | None]] = field(
+        default_factory=lambda: deque(maxlen=HISTORY_POINTS)
+    )
 
     @property
     def labels(self) -> Labels:
@@ -154,6 +160,10 @@ class BrowserState:
     version: str | None = None
     connected_since: float | None = None
     targets: dict[str, TargetState] = field(default_factory=dict)
+    # The targets of a connection that dropped, kept until the next connection re-attaches to
+    # them (or finds them gone): the shim's counters are cumulative per instance and survive in
+    # the page, so a re-attached instance must continue from its last reading, not from zero.
+    detached: dict[str, TargetState] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -212,12 +222,27 @@ class ExporterState:
         state = self.browser(name)
         state.up = False
         state.connected_since = None
+        state.detached.update(state.targets)
+        while len(state.detached) > MAX_DETACHED_TARGETS:
+            del state.detached[next(iter(state.detached))]
         state.targets.clear()
+
+    def forget_detached(self, browser: str, alive: Collection[str]) -> None:
+        """A new connection listed the browser's targets: what was kept for the others is gone."""
+        state = self.browser(browser)
+        for target_id in [t for t in state.detached if t not in alive]:
+            del state.detached[target_id]
 
     def add_target(
         self, browser: str, target_id: str, type_: str, url: str, *, early: bool, watched: bool = True
     ) -> TargetState:
         target = TargetState(browser, target_id, type_, url, "early" if early else "late", time.time(), watched)
+        previous = self.browser(browser).detached.pop(target_id, None)
+        if previous is not None:
+            # Re-attached after a reconnect: same page, same documents, same instances.
+            target.current_doc = previous.current_doc
+            target.instances = previous.instances
+            target.retired = previous.retired
         self.browser(browser).targets[target_id] = target
         return target
 
@@ -286,10 +311,15 @@ class ExporterState:
             if snap.doc != target.current_doc:
                 self._retire_document(target, keep=snap.doc)
                 target.current_doc = snap.doc
+        now = time.time()
         for item in snap.instances:
             instance = self._instance(target, snap.doc, item.iid, item.mode, item.module)
             if instance is not None:
                 self._advance(instance, item)
+                if not final and instance.running:
+                    live = instance.funcs_live
+                    funcs = instance.funcs_created if live is None else live
+                    instance.history.append((now, funcs, instance.refs, instance.memory_bytes))
         if not final:
             reported = {(snap.doc, item.iid) for item in snap.instances}
             for key in [k for k in target.instances if k[0] == snap.doc and k not in reported]:

@@ -5,11 +5,18 @@ CDP. They are all ``async def``, so they run on the event loop that also changes
 plain ``def`` would run in a worker thread and could see the state mid-change. ``/metrics`` is an
 explicit route (mounting client_python's ASGI app answers with a 307 redirect,
 prometheus/client_python#1016). Everything page-controlled that reaches HTML is escaped.
+
+With an API token (``--api-token``), every path but ``/metrics``, ``/healthz`` and the static
+status page shell requires ``Authorization: Bearer <token>`` (an allow-list, so an endpoint added
+later is closed by default). ``/metrics`` stays open because Prometheus and the operations bundle
+scrape it like any exporter (it carries counts and normalised labels, no panic text or traces);
+``/healthz`` because probes carry no credentials (it says only whether each browser is up).
 """
 
 from __future__ import annotations
 
-import html
+import hashlib
+import hmac
 import time
 from dataclasses import asdict
 from typing import Any
@@ -17,14 +24,52 @@ from typing import Any
 from fastapi import FastAPI, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .state import ExporterState, InstanceEnd, InstanceState, TargetState
+from .status import STATUS_PAGE
 
 MAX_PANICS_PER_RESPONSE = 500
+# Paths served without the API token. "/" is a static shell that holds no page-controlled byte:
+# the data it shows comes from /api/*, which the token guards.
+OPEN_PATHS = frozenset({"/metrics", "/healthz", "/"})
 
 
-def create_app(state: ExporterState, registry: CollectorRegistry) -> FastAPI:
+class BearerTokenGuard:
+    """ASGI middleware: every path outside ``OPEN_PATHS`` needs ``Authorization: Bearer <token>``.
+
+    The comparison is constant-time (``hmac.compare_digest``) over SHA-256 digests, so neither
+    the token's characters nor its length can be learnt from response times.
+    """
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._digest = hashlib.sha256(token.encode()).digest()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or self._authorized(scope):
+            await self.app(scope, receive, send)
+            return
+        response = JSONResponse(
+            {"error": "this endpoint needs Authorization: Bearer <api token>"},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="gowasm-exporter"'},
+        )
+        await response(scope, receive, send)
+
+    def _authorized(self, scope: Scope) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, credentials = bytes(value).partition(b" ")
+                given = hashlib.sha256(credentials.strip()).digest()
+                return scheme.lower() == b"bearer" and hmac.compare_digest(given, self._digest)
+        return False
+
+
+def create_app(state: ExporterState, registry: CollectorRegistry, *, api_token: str | None = None) -> FastAPI:
     app = FastAPI(title="gowasm-exporter", docs_url=None, redoc_url=None, openapi_url=None)
+    if api_token:
+        app.add_middleware(BearerTokenGuard, token=api_token)
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -61,7 +106,7 @@ def create_app(state: ExporterState, registry: CollectorRegistry) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     async def landing() -> str:
-        return _landing_html(state)
+        return STATUS_PAGE
 
     return app
 
@@ -115,6 +160,12 @@ def _instance_json(instance: InstanceState) -> dict[str, Any]:
         "js_refs_live": instance.refs,
         "memory_bytes": instance.memory_bytes,
         "age_seconds": round(time.time() - instance.first_seen, 3),
+        "history": {
+            "t": [round(h[0], 3) for h in instance.history],
+            "funcs": [h[1] for h in instance.history],
+            "refs": [h[2] for h in instance.history],
+            "memory": [h[3] for h in instance.history],
+        },
     }
 
 
@@ -142,36 +193,3 @@ def _end_json(end: InstanceEnd) -> dict[str, Any]:
     record = asdict(end)
     record["late_calls"] = [asdict(call) for call in end.late_calls]
     return record
-
-
-def _landing_html(state: ExporterState) -> str:
-    e = html.escape
-    rows = []
-    for browser in state.browsers.values():
-        for target in state.watched_targets(browser):
-            for i in target.instances.values():
-                rows.append(
-                    f"<tr><td>{e(browser.name)}</td><td>{e(i.page)}</td><td>{e(i.module)}</td>"
-                    f"<td>{e(i.mode)}</td><td>{'running' if i.running else f'exited ({i.exit_code})'}</td>"
-                    f"<td>{i.funcs_created}</td><td>{i.func_calls}</td><td>{e(str(i.refs))}</td>"
-                    f"<td>{e(str(i.memory_bytes))}</td></tr>"
-                )
-    panics = "".join(
-        f"<li><b>{e(p.kind)}</b> {e(p.page)} {e(p.module)}: {e(p.message)}<pre>{e(p.trace)}</pre></li>"
-        for p in list(state.ends)[:10]
-    )
-    browsers = "".join(
-        f"<li>{e(b.name)}: {'up' if b.up else 'down'}, {len(state.watched_targets(b))} page(s)</li>"
-        for b in state.browsers.values()
-    )
-    return (
-        "<!doctype html><html><head><meta charset=utf-8><title>gowasm-exporter</title></head><body>"
-        "<h1>gowasm-exporter</h1>"
-        '<p><a href="/metrics">/metrics</a> · <a href="/api/targets">/api/targets</a> · '
-        '<a href="/api/panics">/api/panics</a> · <a href="/healthz">/healthz</a></p>'
-        f"<h2>Browsers</h2><ul>{browsers}</ul>"
-        "<h2>Go instances</h2><table border=1><tr><th>browser</th><th>page</th><th>module</th>"
-        "<th>instrumented</th><th>state</th><th>funcs created</th><th>calls</th><th>js refs</th>"
-        f"<th>memory bytes</th></tr>{''.join(rows)}</table>"
-        f"<h2>Recent panics</h2><ul>{panics}</ul></body></html>"
-    )
