@@ -26,7 +26,8 @@ DURATION_BOUNDS = (
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
-ENTRY_KINDS = ("run", "callback", "timer", "unknown")
+ENTRY_KINDS = ("run", "callback", "timer", "export", "unknown")
+FLAVOURS = ("go", "tinygo")
 ACCOUNTING_MODES = ("exact", "late_attach", "stripped", "unsupported")
 MAX_SITES = 50
 REGISTRATION_KINDS = ("listener", "setTimeout", "setInterval")
@@ -49,7 +50,7 @@ class CallDurations:
 class ExitCause:
     """What the instance was executing when it ended (shim attribution.js)."""
 
-    entry: str  # "run" (inside go.run: start-up or main returning), "callback", "timer", "unknown"
+    entry: str  # "run" (inside go.run: start-up or main returning), "callback", "timer", "export", "unknown"
     func_id: int | None = None
     func_name: str | None = None  # the global name the func was exported under, if any
     registered_as: str | None = None  # "listener", "setTimeout", "setInterval"
@@ -96,6 +97,7 @@ class InstanceSnapshot:
     memory_bytes: int | None
     durations: CallDurations | None = None
     accounting: str = "late_attach"  # how exactly Release is counted: ACCOUNTING_MODES
+    flavour: str = "go"  # "go", or "tinygo" (reported with what can be observed)
     funcs_released: int | None = None  # None unless accounting is "exact"
     calls_after_release: int = 0
     probes: ProbeReadings | None = None
@@ -239,6 +241,7 @@ def parse_instance(data: Any) -> InstanceSnapshot:
         memory_bytes=_optional_int(obj.get("memory"), "memory", 0, 2**64),
         durations=None if obj.get("durations") is None else parse_durations(obj.get("durations")),
         accounting=_accounting(obj.get("accounting", "late_attach")),
+        flavour=_flavour(obj.get("flavour", "go")),
         funcs_released=_optional_int(obj.get("released"), "released", 0, MAX_COUNT),
         calls_after_release=_count(obj.get("afterRelease", 0), "afterRelease"),
         probes=None if obj.get("probes") is None else parse_probes(obj.get("probes")),
@@ -274,6 +277,12 @@ def parse_sites(data: Any) -> tuple[FuncSite, ...]:
             )
         )
     return tuple(sites)
+
+
+def _flavour(value: Any) -> str:
+    if value not in FLAVOURS:
+        raise PayloadError(f"flavour {value!r} is unknown")
+    return value
 
 
 def _accounting(value: Any) -> str:

@@ -100,6 +100,7 @@ class InstanceState:
     duration_sum: float = 0.0
     long_calls: int = 0
     accounting: str = "late_attach"
+    flavour: str = "go"
     funcs_released: int = 0
     calls_after_release: int = 0
     goroutines: int | None = None
@@ -465,6 +466,7 @@ class ExporterState:
         if item.durations is not None:
             self._advance_durations(instance, counters, item)
         instance.accounting = item.accounting
+        instance.flavour = item.flavour
         if item.funcs_released is not None and item.funcs_released > instance.funcs_released:
             counters.funcs_released += item.funcs_released - instance.funcs_released
             instance.funcs_released = item.funcs_released

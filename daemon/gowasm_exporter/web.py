@@ -151,6 +151,7 @@ def _instance_json(instance: InstanceState) -> dict[str, Any]:
         "funcs_released": instance.funcs_released if instance.accounting == "exact" else None,
         "funcs_live": instance.funcs_live,
         "release_accounting": instance.accounting,
+        "flavour": instance.flavour,
         "calls_after_release": instance.calls_after_release,
         "goroutines": instance.goroutines,
         "gc_cycles": instance.gc_cycles,

@@ -140,6 +140,9 @@ function causeOf(entry) {
     return { entry: "unknown" };
   }
   const cause = { entry: entry.kind };
+  if (entry.kind === "export") {
+    cause.funcName = "wasmexport " + entry.exportName;
+  }
   if (entry.kind === "callback") {
     cause.funcId = entry.funcId;
     cause.funcName = exportNameOf(entry.funcId);

@@ -113,13 +113,14 @@ function startInstance(go, rec, instance) {
   }
   rec.announced = true;
   guard(() => {
-    rec.memory = instance.exports.mem;
+    rec.memory = instance.exports.mem || instance.exports.memory; // Go: mem, TinyGo: memory
   });
   const ctx = guard(() => contextOf.get(instance));
   if (ctx !== undefined && rec.mode === "early") {
     ctx.go = go;
     rec.linkProbes(ctx);
   }
+  rec.flavour = ctx !== undefined ? ctx.probes.flavour : guard(() => go.importObject.wasi_snapshot_preview1) ? "tinygo" : "go";
   rec.module = moduleURLFor(instance);
   hookWriteSync();
   hookExit(go, rec);
@@ -178,7 +179,7 @@ function onExit(rec, code) {
 // that still relies on it. The rest are only counted.
 const LATE_CALLS_REPORTED = 3;
 
-function reportLateCall(rec, funcId) {
+function reportLateCall(rec, funcId, exportName = null) {
   if (rec.lateCallsReported >= LATE_CALLS_REPORTED) {
     return;
   }
@@ -186,7 +187,7 @@ function reportLateCall(rec, funcId) {
   emit("after_exit", {
     iid: rec.iid,
     funcId: funcId,
-    funcName: funcId === null ? null : exportNameOf(funcId),
+    funcName: exportName !== null ? "wasmexport " + exportName : funcId === null ? null : exportNameOf(funcId),
     jsStack: jsStack(),
     count: rec.callsAfterExit,
   });

@@ -28,6 +28,7 @@ class GoInstanceRecord {
     this.lateCallsReported = 0; // "after_exit" events sent, bounded
     // Release accounting (probes.js): exact only for instances of modules the shim probed.
     this.accounting = mode === "early" ? "unsupported" : "late_attach";
+    this.flavour = "go"; // or "tinygo"
     this.probes = null; // ProbeContext
     this.funcsReleased = 0;
     this.callsAfterRelease = 0;
@@ -89,7 +90,7 @@ class GoInstanceRecord {
   // `_inst` at exit; `go.mem` (a DataView, rebuilt on every growth by resetMemoryDataView) is
   // the fallback for instances found late.
   memoryBytes() {
-    const fromExport = guard(() => this.memory && this.memory.buffer.byteLength);
+    const fromExport = guard(() => this.memory && this.memory.buffer.byteLength); // TinyGo: exports.memory
     if (typeof fromExport === "number") {
       return fromExport;
     }
@@ -108,7 +109,8 @@ class GoInstanceRecord {
       if (!$isArray(values) || !$isArray(pool)) {
         return null;
       }
-      return values.length - PREDEFINED_REFS - pool.length;
+      // TinyGo's glue has no predefined slots (and never frees: its count only grows).
+      return values.length - (this.flavour === "tinygo" ? 0 : PREDEFINED_REFS) - pool.length;
     });
   }
 
@@ -142,6 +144,7 @@ class GoInstanceRecord {
       memory: this.memoryBytes(),
       durations: this.timing.snapshot(),
       accounting: this.accounting,
+      flavour: this.flavour,
       released: this.accounting === "exact" ? this.funcsReleased : null,
       afterRelease: this.callsAfterRelease,
       probes: this.probeReadings(),

@@ -44,8 +44,11 @@ function isGoImports(imports) {
     imports.gojs !== null) === true;
 }
 
+const $toString = Object.prototype.toString;
+
+// Bytes of a BufferSource, also one from another realm (an iframe's ArrayBuffer).
 function asBytes(source) {
-  if (source instanceof ArrayBuffer) {
+  if (guard(() => $toString.call(source)) === "[object ArrayBuffer]") {
     return new Uint8Array(source);
   }
   if (ArrayBuffer.isView(source)) {
@@ -55,7 +58,7 @@ function asBytes(source) {
 }
 
 function bufferURL(source) {
-  return guard(() => urlOf.get(source instanceof ArrayBuffer ? source : source.buffer));
+  return guard(() => urlOf.get(ArrayBuffer.isView(source) ? source.buffer : source));
 }
 
 function hookModuleLoading() {
@@ -109,12 +112,8 @@ function hookModuleLoading() {
       return $apply($instantiate, W, [module, imports]);
     }
     const ctx = new ProbeContext(probes);
-    return $apply($instantiate, W, [module, withProbeImports(imports, ctx)]).then((instance) => {
-      ctx.instance = instance;
-      guard(() => contextOf.set(instance, ctx));
-      remember(instance, urlOf.get(module));
-      return instance;
-    });
+    return $apply($instantiate, W, [module, withProbeImports(imports, ctx)]).then((instance) =>
+      linkInstance(instance, ctx, module));
   }
 
   function instantiateGoBytes(bytes, imports, url) {
@@ -195,10 +194,19 @@ function hookModuleLoading() {
     }
     const ctx = new ProbeContext(probes);
     const instance = Reflect.construct($Instance, [module, withProbeImports(imports, ctx)], new.target);
+    return linkInstance(instance, ctx, module);
+  }
+
+  function linkInstance(instance, ctx, module) {
     ctx.instance = instance;
     guard(() => contextOf.set(instance, ctx));
     remember(instance, urlOf.get(module));
-    return instance;
+    const exposed = guard(() => withObservedExports(instance, ctx)) || instance;
+    if (exposed !== instance) {
+      guard(() => contextOf.set(exposed, ctx));
+      remember(exposed, urlOf.get(module));
+    }
+    return exposed;
   }
 
   for (const [name, replacement, original] of [["Module", Module, $Module], ["Instance", Instance, $Instance]]) {
@@ -214,6 +222,59 @@ function hookModuleLoading() {
       missingHooks.add("WebAssembly." + name);
     }
   }
+}
+
+// Go's own exports; any other function export is a //go:wasmexport function (Go 1.24+).
+const RUNTIME_EXPORTS = new Set(["run", "resume", "getsp", "_start", "_initialize", "go_scheduler"]);
+
+// JS calls of //go:wasmexport functions go straight to the instance, past every Go-class hook:
+// hand the page an Instance proxy whose `exports` has them wrapped (counted and timed like
+// callbacks). `instance.exports` is frozen, so the proxy is the only way in; a proxy of an
+// Instance still passes wasm_exec.js' `instanceof WebAssembly.Instance` check. Instances without
+// such exports are returned as they are.
+function withObservedExports(instance, ctx) {
+  const original = instance.exports;
+  const names = Object.keys(original).filter((name) =>
+    typeof original[name] === "function" && !RUNTIME_EXPORTS.has(name));
+  if (names.length === 0) {
+    return instance;
+  }
+  const wrapped = {};
+  for (const name of Object.keys(original)) {
+    wrapped[name] = names.includes(name) ? observedExport(original[name], name, ctx) : original[name];
+  }
+  Object.freeze(wrapped);
+  return new Proxy(instance, {
+    get(target, prop) {
+      return prop === "exports" ? wrapped : Reflect.get(target, prop, target);
+    },
+  });
+}
+
+function observedExport(fn, name, ctx) {
+  const observed = function () {
+    const rec = ctx.go === null ? undefined : recordByGo.get(ctx.go);
+    if (rec === undefined) {
+      return $apply(fn, this, arguments);
+    }
+    if (rec.exited) {
+      rec.callsAfterExit++;
+      guard(() => reportLateCall(rec, null, name));
+      return $apply(fn, this, arguments);
+    }
+    rec.calls++;
+    const entry = { rec, kind: "export", funcId: null, event: null, exportName: name };
+    enter(entry);
+    const started = $performanceNow();
+    try {
+      return $apply(fn, this, arguments);
+    } finally {
+      rec.timing.observe(($performanceNow() - started) / 1000);
+      leave(entry);
+    }
+  };
+  $defineProperty(observed, "name", { value: name });
+  return observed;
 }
 
 // The module URL of a running instance. Late-found instances were compiled before the shim ran;

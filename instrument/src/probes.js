@@ -25,8 +25,9 @@ const PC_F_OFFSET = 0x1000;
 
 // What a prepared module carries: how it was instrumented and how to read its probes.
 class ModuleProbes {
-  constructor(accounting, module, counters) {
+  constructor(accounting, module, counters, flavour = "go") {
     this.accounting = accounting; // "exact" | "stripped" | "unsupported"
+    this.flavour = flavour; // "go" | "tinygo" (TinyGo imports WASI next to gojs)
     this.counters = counters; // [[counter name, export name], ...]
     this.imports = module ? module.functionImports.length : 0;
     this.names = null; // the name section's function names, kept apart from the module bytes
@@ -83,10 +84,10 @@ function prepareGoModule(input) {
     return null;
   }
   if (module.importModules.has("wasi_snapshot_preview1")) {
-    return { bytes, probes: new ModuleProbes("unsupported", null, []), flavour: "tinygo" };
+    return { bytes, probes: new ModuleProbes("unsupported", null, [], "tinygo") };
   }
   if (module.names === null) {
-    return { bytes, probes: new ModuleProbes("stripped", module, []), flavour: "go" };
+    return { bytes, probes: new ModuleProbes("stripped", module, []) };
   }
   try {
     const probeImport = module.functionImports.indexOf(PROBE_IMPORT);
@@ -111,10 +112,10 @@ function prepareGoModule(input) {
     }
     const rewritten = rewriteModule(module, prologues, counters.map((c) => c[1]));
     modulesRewritten++;
-    return { bytes: rewritten, probes: new ModuleProbes("exact", module, counters), flavour: "go" };
+    return { bytes: rewritten, probes: new ModuleProbes("exact", module, counters) };
   } catch (_) {
     modulesRefused++;
-    return { bytes, probes: new ModuleProbes("unsupported", module, []), flavour: "go" };
+    return { bytes, probes: new ModuleProbes("unsupported", module, []) };
   }
 }
 
