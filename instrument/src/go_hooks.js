@@ -57,7 +57,10 @@ function patchGoClass(GoClass) {
       return wrapper;
     });
 
-  wrapFunction(proto, "_resume", "Go._resume", (original) =>
+  // `_resume` is only called from JS, so a property-mangling minifier may have renamed it: then
+  // it is the method that throws "Go program has already exited".
+  const resumeName = typeof proto._resume === "function" ? "_resume" : methodContaining(proto, "has already exited");
+  wrapFunction(proto, resumeName || "_resume", "Go._resume", (original) =>
     function _resume() {
       const rec = guard(() => recordOf(this));
       if (rec === undefined) {
@@ -93,6 +96,13 @@ function patchGoClass(GoClass) {
       }
     });
   return true;
+}
+
+function methodContaining(proto, text) {
+  return guard(() => Object.getOwnPropertyNames(proto).find((name) => {
+    const desc = $getOwnPropertyDescriptor(proto, name);
+    return desc && typeof desc.value === "function" && Function.prototype.toString.call(desc.value).includes(text);
+  })) || null;
 }
 
 // The record of a Go object that reached a hook: instances the shim did not see start (it was

@@ -104,8 +104,7 @@ class GoInstanceRecord {
   refsLive() {
     const go = this.go;
     return guard(() => {
-      const values = go._values;
-      const pool = go._idPool;
+      const { values, pool } = refTable(go);
       if (!$isArray(values) || !$isArray(pool)) {
         return null;
       }
@@ -190,6 +189,30 @@ class FuncSite {
     }
     return this.head < this.order.length ? this.order[this.head + 1] : null;
   }
+}
+
+// wasm_exec.js' ref table: `_values` and `_idPool`, found by shape when a property-mangling
+// minifier renamed them (they are only used from JS): `_values` is the array whose slots 5 and 6
+// are globalThis and the Go object (run() seeds them so); `_idPool` is the other array of ids
+// (`_goRefCounts` starts with Infinity).
+function refTable(go) {
+  if ($isArray(go._values) && $isArray(go._idPool)) {
+    return { values: go._values, pool: go._idPool };
+  }
+  let values = null;
+  let pool = null;
+  for (const key of Object.keys(go)) {
+    const v = go[key];
+    if (!$isArray(v) || key === "argv") {
+      continue;
+    }
+    if (v.length > 6 && v[5] === globalThis && v[6] === go) {
+      values = v;
+    } else if (v[0] !== Infinity && v.every((x) => typeof x === "number")) {
+      pool = v;
+    }
+  }
+  return { values, pool };
 }
 
 const records = []; // in creation order, bounded by MAX_INSTANCES

@@ -5,6 +5,11 @@
 //   call probes   call JS with Go's stack pointer, for probes that need identity (which func is
 //                 released, which Go function called js.FuncOf);
 //   count probes  add one to a new exported i64 global, read by snapshot(): no call out of wasm.
+// A Go function that has to grow its stack restarts from its entry (with PC_B 0 again: see
+// morestack in cmd/internal/obj/wasm), so a probe there can fire twice for one call. Count probes
+// therefore sit in functions that run on the system stack, which never grows (newproc1 and
+// gcSweep under systemstack, goexit0 and recovery under mcall); call probes are idempotent (a
+// second Release of the same func changes nothing; FuncOf's caller is just noted again).
 // Call probes reuse Go's own `runtime.resetMemoryDataView` import (adding an import would shift
 // every function index): Go always passes its 8-aligned SP, the probes pass SP | tag.
 
@@ -13,7 +18,7 @@ const PROBES = [
   { name: "syscall_js.Func.Release", call: 2, required: true }, // at entry, SP+8 -> the receiver's ref
   { name: "runtime.newproc1", count: "goroutinesCreated" },
   { name: "runtime.goexit0", count: "goroutinesExited" },
-  { name: "runtime.gcMarkTermination", count: "gcCycles" },
+  { name: "runtime.gcSweep", count: "gcCycles" }, // once per cycle, from gcMarkTermination
   { name: "runtime.recovery", count: "recoveredPanics" },
 ];
 const PROBE_IMPORT = "gojs.runtime.resetMemoryDataView";
@@ -179,7 +184,7 @@ function onProbe(ctx, tag, sp) {
     rec.pendingSite = (pc >>> 16) - PC_F_OFFSET + ctx.probes.imports;
   } else if (tag === TAG_RELEASE) {
     const ref = view.getUint32(sp + 8, true); // low word of the NaN-boxed js.Value ref: its id
-    const wrapper = ctx.go._values[ref];
+    const wrapper = refTable(ctx.go).values[ref];
     const id = funcIdOf.get(wrapper);
     if (id !== undefined) {
       rec.onRelease(id);
