@@ -100,6 +100,9 @@ function patchGoClass(GoClass) {
 
 function methodContaining(proto, text) {
   return guard(() => Object.getOwnPropertyNames(proto).find((name) => {
+    if (name === "constructor") {
+      return false; // its source is the whole class
+    }
     const desc = $getOwnPropertyDescriptor(proto, name);
     return desc && typeof desc.value === "function" && Function.prototype.toString.call(desc.value).includes(text);
   })) || null;

@@ -3,7 +3,8 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { buildApp, goRoots, goVersion, newPage } from "./helpers.mjs";
+import fs from "node:fs";
+import { buildApp, goRoots, goVersion, newPage, wasmExecPath } from "./helpers.mjs";
 
 function versionAtLeast(root, minor) {
   const m = /^go1\.(\d+)/.exec(goVersion(root));
@@ -48,6 +49,53 @@ for (const root of goRoots()) {
         assert.equal(snap.sites[0].site, "main.leakForever");
       });
     }
+
+    test("wasm_exec.js bundled with the app's loader in one script", async () => {
+      const page = newPage();
+      page.injectShim();
+      page.context.__bytes = buildApp(root, "releases");
+      const ready = new Promise((resolve) => {
+        page.context.onReleasesReady = resolve;
+      });
+      // One script, as a bundler emits it: the glue, then the app code that uses it.
+      page.run(fs.readFileSync(wasmExecPath(root), "utf8") + `
+        ;(() => {
+          const go = new Go();
+          globalThis.go = go;
+          WebAssembly.instantiate(__bytes, go.importObject).then((r) => go.run(r.instance));
+        })();`);
+      await ready;
+      page.run("releases.leak(3)");
+      const [snap] = page.snapshot().instances;
+      assert.equal(snap.mode, "early");
+      assert.equal(snap.created, page.run("releases.ledger().created"));
+      assert.equal(snap.accounting, "exact");
+    });
+
+    test("wasm_exec.js with mangled private names (as a property-mangling minifier leaves it)", async () => {
+      // Simulated mangling: the members Go never names are renamed; _makeFuncWrapper and
+      // _pendingEvent (called by name from Go) must stay, as any working minified build keeps them.
+      let glue = fs.readFileSync(wasmExecPath(root), "utf8");
+      for (const [from, to] of [["_resume", "_a"], ["_values", "_b"], ["_idPool", "_c"], ["_goRefCounts", "_d"],
+        ["_ids", "_e"], ["_inst", "_f"], ["_scheduledTimeouts", "_g"], ["_nextCallbackTimeoutID", "_h"]]) {
+        glue = glue.replaceAll(new RegExp(`\\b${from}\\b`, "g"), to);
+      }
+      assert.ok(!glue.includes("_resume") && glue.includes("_makeFuncWrapper"));
+      const page = newPage();
+      page.injectShim();
+      page.run(glue);
+      await runApp(page, buildApp(root, "releases"), "onReleasesReady", LOADERS["instantiate(bytes)"]);
+      const before = page.snapshot().instances[0].calls;
+      page.run("releases.patterns(); releases.leak(6)");
+      const ledger = page.run("releases.ledger()");
+      const [snap] = page.snapshot().instances;
+      assert.equal(snap.created, ledger.created + ledger.printlns);
+      assert.equal(snap.released, ledger.released + ledger.printlns);
+      // 3 calls from JS, 2 Invoke() callbacks inside patterns(), 1 fs.write callback of fmt.Println.
+      assert.equal(snap.calls - before, 6);
+      assert.equal(snap.refs, page.run("go._b.length - 7 - go._c.length"));
+      assert.deepEqual(Array.from(page.snapshot().missing).filter((m) => m.startsWith("Go.")), []);
+    });
 
     test("//go:wasmexport calls are counted, timed and attributed", { skip: !versionAtLeast(root, 24) }, async () => {
       const page = newPage();
