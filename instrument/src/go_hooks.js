@@ -62,7 +62,8 @@ function patchGoClass(GoClass) {
   const resumeName = typeof proto._resume === "function" ? "_resume" : methodContaining(proto, "has already exited");
   wrapFunction(proto, resumeName || "_resume", "Go._resume", (original) =>
     function _resume() {
-      const rec = guard(() => recordOf(this));
+      const known = recordByGo.get(this);
+      const rec = known !== undefined ? known : guard(() => recordOf(this));
       if (rec === undefined) {
         return $apply(original, this, arguments);
       }

@@ -7,6 +7,7 @@ guard(hookReleasedCalls);
 guard(trapGoGlobal);
 
 function snapshot() {
+  coarseNow = $now();
   // A class defined after a late injection (or behind a foreign accessor) is patched on the
   // next poll at the latest; so is a binding that appeared after the events it should carry.
   guard(() => patchGoClass(globalThis.Go));

@@ -37,7 +37,7 @@ class ModuleProbes {
     this.imports = module ? module.functionImports.length : 0;
     this.names = null; // the name section's function names, kept apart from the module bytes
     if (module && module.names) {
-      this.names = copyNames(module);
+      this.names = { names: module.names.detached() }; // what functionName() reads
     }
     this.nameCache = new Map();
   }
@@ -52,23 +52,6 @@ class ModuleProbes {
     }
     return name;
   }
-}
-
-// Keep only the name bytes, so that a 10 MB module's bytes can be collected after compiling.
-function copyNames(module) {
-  let total = 0;
-  for (const [, [, len]] of module.names) {
-    total += len;
-  }
-  const bytes = new Uint8Array(total);
-  const names = new Map();
-  let offset = 0;
-  for (const [index, [start, len]] of module.names) {
-    bytes.set(module.bytes.subarray(start, start + len), offset);
-    names.set(index, [offset, len]);
-    offset += len;
-  }
-  return { bytes, names };
 }
 
 let modulesRewritten = 0;
@@ -134,9 +117,8 @@ class ProbeContext {
   }
 
   dataView() {
-    const buffer = this.instance.exports.mem.buffer;
-    if (this.view === null || this.view.buffer !== buffer) {
-      this.view = new DataView(buffer); // memory growth detaches the old buffer
+    if (this.view === null) {
+      this.view = new DataView(this.instance.exports.mem.buffer); // dropped on every growth
     }
     return this.view;
   }
@@ -165,6 +147,7 @@ function withProbeImports(imports, ctx) {
   gojs["runtime.resetMemoryDataView"] = function resetMemoryDataView(arg) {
     const tag = arg & 7;
     if (tag === 0) {
+      ctx.view = null; // Go grew its memory: the old buffer is detached
       return $apply(original, this, arguments);
     }
     guard(() => onProbe(ctx, tag, arg & ~7));

@@ -118,7 +118,7 @@ function parseModule(bytes) {
     types: [], // { params: [...], results: [...] }
     functionTypes: null, // type index per defined function (Uint32Array)
     globalCount: 0,
-    names: null, // function index -> [start, length] in bytes (from the name section)
+    names: null, // FunctionNames of the name section (null: no function names)
   };
   const r = new Reader(bytes, 8);
   while (r.pos < r.end) {
@@ -146,7 +146,7 @@ function parseModule(bytes) {
         break;
       case SECTION.custom:
         if (s.name() === "name") {
-          module.names = readFunctionNames(s);
+          module.names = readFunctionNames(s, bytes);
         }
         break;
       default:
@@ -216,25 +216,58 @@ function readFunctionTypes(r) {
   return types;
 }
 
-// Subsection 1 of the "name" custom section: (function index, name) pairs.
-function readFunctionNames(r) {
-  const names = new Map();
+// Subsection 1 of the "name" custom section: (function index, name) pairs, in increasing index
+// order. Only its place is noted at load time: a Go module has tens of thousands of names, and a
+// Map of them cost more than compiling a 10 MB module (measured in bench/module_load.py).
+function readFunctionNames(r, bytes) {
   while (r.pos < r.end) {
     const id = r.byte();
     const size = r.u32();
-    const end = r.pos + size;
     if (id === 1) {
-      const sub = new Reader(r.bytes, r.pos, end);
-      for (let n = sub.u32(); n > 0; n--) {
-        const index = sub.u32();
-        const len = sub.u32();
-        names.set(index, [sub.pos, len]);
-        sub.skip(len);
-      }
+      return new FunctionNames(bytes, r.pos, r.pos + size);
     }
     r.skip(size);
   }
-  return names;
+  return null;
+}
+
+class FunctionNames {
+  constructor(bytes, start, end) {
+    this.bytes = bytes;
+    this.start = start;
+    this.end = end;
+    this.index = null; // function index -> [start, length], built on the first lookup
+  }
+
+  // A copy that does not keep the module's bytes alive (only the names, a few hundred KB).
+  detached() {
+    return new FunctionNames(this.bytes.slice(this.start, this.end), 0, this.end - this.start);
+  }
+
+  // Calls fn(function index, start, length) for each name until it returns true.
+  scan(fn) {
+    const r = new Reader(this.bytes, this.start, this.end);
+    for (let n = r.u32(); n > 0; n--) {
+      const index = r.u32();
+      const len = r.u32();
+      const at = r.pos;
+      r.skip(len);
+      if (fn(index, at, len) === true) {
+        return;
+      }
+    }
+  }
+
+  get(index) {
+    if (this.index === null) {
+      const map = new Map();
+      this.scan((i, at, len) => {
+        map.set(i, [at, len]);
+      });
+      this.index = map;
+    }
+    return this.index.get(index);
+  }
 }
 
 function functionName(module, index) {
@@ -242,24 +275,39 @@ function functionName(module, index) {
   if (entry === undefined || $utf8 === null) {
     return null;
   }
-  return $utf8.decode(module.bytes.subarray(entry[0], entry[0] + entry[1]));
+  return $utf8.decode(module.names.bytes.subarray(entry[0], entry[0] + entry[1]));
 }
 
-// Function indices by name, for the few names asked for (one pass over the name section).
+// Function indices by name, for the few names asked for: one pass over the name section that
+// compares bytes (the names are ASCII) and decodes nothing.
 function findFunctions(module, wanted) {
   const found = new Map();
-  if (module.names === null || $utf8 === null) {
+  if (module.names === null) {
     return found;
   }
-  const lengths = new Set(Array.from(wanted, (w) => w.length));
-  for (const [index, [start, len]] of module.names) {
-    if (lengths.has(len)) {
-      const name = $utf8.decode(module.bytes.subarray(start, start + len));
-      if (wanted.has(name)) {
+  const byLength = new Map(); // length -> [[name, bytes], ...]
+  for (const name of wanted) {
+    const list = byLength.get(name.length) || [];
+    list.push([name, Uint8Array.from(name, (c) => c.charCodeAt(0) & 0x7f)]);
+    byLength.set(name.length, list);
+  }
+  const bytes = module.names.bytes;
+  module.names.scan((index, at, len) => {
+    const candidates = byLength.get(len);
+    if (candidates === undefined) {
+      return false;
+    }
+    for (const [name, expected] of candidates) {
+      let i = 0;
+      while (i < len && bytes[at + i] === expected[i]) {
+        i++;
+      }
+      if (i === len && !found.has(name)) {
         found.set(name, index);
       }
     }
-  }
+    return found.size === wanted.size;
+  });
   return found;
 }
 
@@ -328,7 +376,11 @@ function rewriteBodies(bytes, section, prologues, imported) {
   const count = r.u32();
   const parts = [Uint8Array.from(encodeU32(count))];
   let copyFrom = r.pos; // unchanged bodies are copied in runs
-  for (let i = 0; i < count; i++) {
+  let last = -1;
+  for (const index of prologues.keys()) {
+    last = Math.max(last, index - imported);
+  }
+  for (let i = 0; i <= last && i < count; i++) {
     const bodyHeader = r.pos;
     const size = r.u32();
     const bodyStart = r.pos;

@@ -1,0 +1,3 @@
+module bigmodule
+
+go 1.21

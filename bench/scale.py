@@ -1,0 +1,221 @@
+"""Scale: the exporter's own cost as the number of instrumented pages grows, and the naive way's.
+
+One headless Chromium; tabs of the callbacks bench app (Go 1.27: small; each calls into Go every
+``--busy`` ms) are opened while the exporter runs (subprocess, ``--cdp``, default settings: every
+page polled once a second), so each is instrumented from its first script, as in production.
+At each level (default 1, 10, 50, 100 tabs), after the polls settle:
+
+* the exporter's CPU share over a window (``/proc/PID/stat`` deltas, user + system, as a fraction
+  of one core), its RSS (``VmRSS``) and peak RSS (``VmHWM``);
+* the whole browser's CPU share over the same window (``SystemInfo.getProcessInfo``): what the
+  polling costs on the browser's side;
+* ``/metrics`` latency over back-to-back scrapes (client side, p50/p99), after the window;
+* with ``--naive`` (the default): the exporter is stopped and ``bench/naive_poller.py`` (the way a
+  user would do it: ``Runtime.evaluate`` + ``Performance.getMetrics`` per page per second) runs
+  for the same window on the same tabs; then the exporter starts again (it re-attaches the tabs;
+  their shim, probes and counters are still in place).
+
+``--emulate-push`` measures a proposed design instead: the shim pushes its snapshot through the
+binding once a second (the worst case of pushing on change) and the exporter does not poll.
+
+Run: ``.venv/bin/python bench/scale.py [--pages 1 10 50 100] [--window 20] [--no-naive] [--json out.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import harness
+
+# --emulate-push: what the exporter would cost if the shim pushed its snapshot (one binding call
+# per page per second, the worst case of push-on-change: every busy tab changes every second)
+# instead of being polled. The exporter polls only once an hour; each tab pushes a "snapshot"
+# event, which the daemon already takes (it is what the shim sends when a document goes away).
+PUSH_EVERY_SECOND = """
+(() => {
+  const shim = globalThis[Symbol.for("gowasm-exporter.shim")];
+  setInterval(() => {
+    const snapshot = shim.snapshot();
+    __gowasmExporterEvent(JSON.stringify({ v: 1, type: "snapshot", doc: shim.doc, t: Date.now(), snapshot }));
+  }, 1000);
+  return true;
+})()
+"""
+
+
+def peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+async def cpu_window(pid: int, client: harness.CDPClient, seconds: float) -> dict[str, float]:
+    """CPU share (of one core) of ``pid`` and of the whole browser over ``seconds``."""
+    p0, b0 = harness.process_sample(pid), await harness.browser_cpu_seconds(client)
+    await asyncio.sleep(seconds)
+    p1, b1 = harness.process_sample(pid), await harness.browser_cpu_seconds(client)
+    elapsed = p1.at - p0.at
+    return {
+        "cpu_share": (p1.cpu - p0.cpu) / elapsed,
+        "browser_cpu_share": (b1 - b0) / elapsed,
+        "rss_bytes": p1.rss,
+        "peak_rss_bytes": peak_rss(pid),
+    }
+
+
+async def scrape_latency(exporter: harness.Exporter, scrapes: int) -> dict[str, float]:
+    times = []
+    size = 0
+    for _ in range(scrapes):
+        t = time.perf_counter()
+        response = await exporter.http.get("/metrics")
+        times.append((time.perf_counter() - t) * 1000)
+        size = len(response.content)
+    return {"p50_ms": harness.percentile(times, 50), "p99_ms": harness.percentile(times, 99), "bytes": size}
+
+
+async def reported_pages(exporter: harness.Exporter) -> int:
+    """Pages the exporter reports a running Go instance for."""
+    count = 0
+    for browser in (await exporter.json("/api/targets"))["browsers"]:
+        count += sum(1 for t in browser["targets"] if any(i["running"] for i in t["instances"]))
+    return count
+
+
+async def naive_window(endpoint: str, client: harness.CDPClient, args: argparse.Namespace) -> dict[str, float]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(harness.BENCH / "naive_poller.py"),
+        "--cdp",
+        endpoint,
+        "--interval",
+        "1",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        await asyncio.sleep(args.settle)  # it attaches every tab first
+        window = await cpu_window(proc.pid, client, args.window)
+    finally:
+        proc.terminate()
+        out, _ = await proc.communicate()
+    window.update(json.loads(out.decode().strip().splitlines()[-1]))
+    return window
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    go = harness.ensure_go(args.go)
+    site = harness.BenchSite([go], ["callbacks"])
+    levels: list[dict[str, Any]] = []
+    results: dict[str, Any] = {"levels": levels}
+    with site.serving():
+        url = site.url(go, "callbacks", f"busy={args.busy}")
+        async with harness.chromium() as (endpoint, chrome):
+            results["machine"] = harness.machine_report(chrome=chrome, go=[go])
+            harness.print_header("scale", results["machine"], vars(args))
+            client = await harness.CDPClient.connect(endpoint)
+            pages: list[harness.Page] = []
+            stack = contextlib.AsyncExitStack()
+            try:
+                exporter_args = ("--cdp", endpoint, *(("--poll-interval", "3600") if args.emulate_push else ()))
+                exporter = await stack.enter_async_context(harness.run_exporter(*exporter_args))
+                await harness.wait_browsers_up(exporter)
+                for n in args.pages:
+                    while len(pages) < n:
+                        pages.append(await harness.open_app(client, url))
+                        if args.emulate_push:
+                            await pages[-1].evaluate(PUSH_EVERY_SECOND)
+                    await asyncio.sleep(args.settle)
+                    level: dict[str, Any] = {"pages": n, "reported": await reported_pages(exporter)}
+                    level["exporter"] = await cpu_window(exporter.proc.pid, client, args.window)
+                    level["metrics"] = await scrape_latency(exporter, args.scrapes)
+                    if args.naive:
+                        await stack.aclose()
+                        level["naive"] = await naive_window(endpoint, client, args)
+                        stack = contextlib.AsyncExitStack()
+                        exporter = await stack.enter_async_context(harness.run_exporter(*exporter_args))
+                        await harness.wait_browsers_up(exporter)
+                    levels.append(level)
+                    print_level(level)
+            finally:
+                await stack.aclose()
+                for page in pages:
+                    await page.close()
+                await client.close()
+    summary(levels)
+    return results
+
+
+def print_level(level: dict[str, Any]) -> None:
+    e, m = level["exporter"], level["metrics"]
+    line = (
+        f"  {level['pages']:>4} pages ({level['reported']} reported): "
+        f"exporter CPU {e['cpu_share'] * 100:5.2f}% of a core, "
+        f"RSS {e['rss_bytes'] / 2**20:6.1f} MiB (peak {e['peak_rss_bytes'] / 2**20:.1f}), browser CPU "
+        f"{e['browser_cpu_share'] * 100:5.1f}%, /metrics p50 {m['p50_ms']:.1f} ms p99 {m['p99_ms']:.1f} ms "
+        f"({m['bytes'] / 1024:.0f} KiB)"
+    )
+    if "naive" in level:
+        nv = level["naive"]
+        line += (
+            f"\n        naive poller: CPU {nv['cpu_share'] * 100:5.2f}% of a core, browser CPU "
+            f"{nv['browser_cpu_share'] * 100:5.1f}% ({nv['pages']} pages, {nv['rounds']} rounds)"
+        )
+    print(line, flush=True)
+
+
+def summary(levels: list[dict[str, Any]]) -> None:
+    print("\n  per page (CPU share of one core / pages); ratio = naive / exporter")
+    print(f"  {'pages':>6}{'exporter':>12}{'naive':>12}{'ratio':>8}{'browser (exp)':>16}{'browser (naive)':>17}")
+    for level in levels:
+        n = level["pages"]
+        e = level["exporter"]["cpu_share"] / n * 100
+        line = f"  {n:>6}{e:>11.3f}%"
+        if "naive" in level:
+            nv = level["naive"]["cpu_share"] / n * 100
+            be = level["exporter"]["browser_cpu_share"] / n * 100
+            bn = level["naive"]["browser_cpu_share"] / n * 100
+            line += f"{nv:>11.3f}%{nv / e:>8.2f}{be:>15.3f}%{bn:>16.3f}%"
+            level["naive_per_page_ratio"] = nv / e
+        print(line)
+    last = levels[-1]
+    if last["pages"] >= 100:
+        e, m = last["exporter"], last["metrics"]
+        checks = (
+            ("CPU <= 10% of one core", e["cpu_share"] <= 0.10),
+            ("RSS <= 150 MB", e["rss_bytes"] <= 150e6),
+            ("/metrics p99 <= 50 ms", m["p99_ms"] <= 50),
+        )
+        print("  goals at 100 pages: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pages", type=int, nargs="+", default=[1, 10, 50, 100], help="levels (default 1 10 50 100)")
+    p.add_argument("--window", type=float, default=20, help="CPU window in seconds (default 20)")
+    p.add_argument("--settle", type=float, default=5, help="seconds before each window (default 5)")
+    p.add_argument("--scrapes", type=int, default=200, help="/metrics requests per level (default 200)")
+    p.add_argument("--busy", type=int, default=100, help="each tab calls into Go every BUSY ms (default 100)")
+    p.add_argument("--naive", action=argparse.BooleanOptionalAction, default=True, help="compare the naive poller")
+    p.add_argument(
+        "--emulate-push",
+        action="store_true",
+        help="tabs push their snapshot every second and the exporter does not poll (a proposed design)",
+    )
+    p.add_argument("--go", default="1.27.3")
+    p.add_argument("--json", help="also write the results to this file")
+    args = p.parse_args()
+    results = asyncio.run(run(args))
+    harness.dump_json(args.json, results)
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        main()
