@@ -60,7 +60,8 @@ def run_pytest(version: str, files: list[str], xml: Path) -> dict[str, Counter[s
     if not xml.exists():
         return per_file
     for case in ET.parse(xml).getroot().iter("testcase"):
-        module = case.get("classname", "").split(".")[0]
+        # classname is "tests.test_x" (or "tests.test_x.Class"): the file is its test_* part.
+        module = next((part for part in case.get("classname", "").split(".") if part.startswith("test_")), "")
         outcome = "pass"
         if case.find("failure") is not None or case.find("error") is not None:
             outcome = "fail"

@@ -240,7 +240,7 @@ async def test_every_tab_opened_by_another_client_is_instrumented_early(go, site
         for _ in range(30):
             page = await open_ledger(client, app.url)
             at_start = await page.evaluate("ledger.stats().funcsCreated")
-            target = await exporter.settled(page.target_id, polls=1)
+            target = await exporter.settled(page.target_id)
             [instance] = target["instances"]
             modes.append((instance["instrumented"], instance["funcs_created"] == at_start))
             await page.close()

@@ -11,7 +11,7 @@ from support import CDPClient, Page, run_exporter
 HOSTILE = '<img src=x onerror="window.__pwned = 1"><script>window.__pwned = 2</script>'
 
 
-async def wait_in_page(page: Page, condition: str, timeout_ms: int = 15000) -> object:
+async def wait_in_page(page: Page, condition: str, timeout_ms: int = 30000) -> object:
     """Resolve when the JS expression ``condition`` is truthy, re-checked on every DOM change."""
     return await page.evaluate(
         f"""new Promise((resolve, reject) => {{
