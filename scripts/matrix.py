@@ -142,7 +142,7 @@ CI runs the oldest and the newest version on every change (`scripts/test`).
 
 {table}
 
-Skips: `//go:wasmexport` exists from Go 1.24 (on 1.21–1.23 the test app is built without the
+Skips: `//go:wasmexport` exists from Go 1.24 (on 1.21 to 1.23 the test app is built without the
 exports, and their tests are skipped).
 
 ## Known gaps

@@ -24,6 +24,9 @@ from gowasm_exporter.cdp import Connection, Event, Session
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_WAIT = 20.0
+# The exporter's log lines can be long (an instance end carries the head of its trace); a line
+# over asyncio's 64 KiB default would stop the log reader and, with the pipe full, the exporter.
+LOG_LINE_LIMIT = 16 * 1024 * 1024
 
 
 class Page:
@@ -249,6 +252,7 @@ async def run_exporter(*args: str, env: dict[str, str] | None = None) -> AsyncIt
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(REPO / "daemon"), **(env or {})},
+        limit=LOG_LINE_LIMIT,
     )
     exporter = Exporter(proc, port)
     try:
@@ -264,3 +268,218 @@ async def run_exporter(*args: str, env: dict[str, str] | None = None) -> AsyncIt
                 await proc.wait()
         with contextlib.suppress(Exception):
             await exporter.http.aclose()
+
+
+# -- fault injection and resource measurement (issue 5) -------------------------------------------
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process (``VmRSS`` in ``/proc/<pid>/status``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+async def wait_for_metric(
+    exporter: Exporter, predicate: Callable[[Metrics], bool], timeout: float = DEFAULT_WAIT
+) -> Metrics:
+    """Scrape ``/metrics`` until ``predicate`` holds (for states no log line or CDP event announces)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        metrics = await exporter.metrics()
+        if predicate(metrics):
+            return metrics
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("/metrics never matched; log:\n" + "\n".join(exporter.log_lines[-40:]))
+        await asyncio.sleep(0.05)
+
+
+class RestartableChromium:
+    """A dedicated headless Chromium on a fixed debugging port, which a test can SIGKILL (the
+    whole process group: browser, renderers, GPU process) and start again on the same port, as
+    a crashed or restarted browser of a user would come back. Each start gets a fresh profile."""
+
+    def __init__(self, port: int) -> None:
+        from gowasm_exporter.launcher import CHROME_FLAGS, find_chrome
+
+        self.port = port
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self.executable = find_chrome(os.environ.get("GOWASM_TEST_CHROME"))
+        self.flags = [f for f in CHROME_FLAGS if not f.startswith("--remote-debugging-port=")]
+        self.proc: asyncio.subprocess.Process | None = None
+        self._profile: str | None = None
+
+    async def start(self, timeout: float = 30.0) -> None:
+        """Start Chromium and return once its DevTools endpoint answers."""
+        import shutil
+        import tempfile
+
+        from gowasm_exporter.browser import fetch_websocket_url
+
+        if self._profile is not None:
+            shutil.rmtree(self._profile, ignore_errors=True)
+        self._profile = tempfile.mkdtemp(prefix="gowasm-test-restartable-")
+        self.proc = await asyncio.create_subprocess_exec(
+            self.executable,
+            *self.flags,
+            f"--remote-debugging-port={self.port}",
+            f"--user-data-dir={self._profile}",
+            "about:blank",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                await fetch_websocket_url(self.endpoint, timeout=1.0)
+                return
+            except Exception:  # refused, reset, not yet HTTP: not ready
+                if self.proc.returncode is not None or asyncio.get_running_loop().time() > deadline:
+                    raise
+            # The port opens when Chromium is ready; there is no event to wait on from outside.
+            await asyncio.sleep(0.05)
+
+    async def kill(self) -> None:
+        """SIGKILL the browser's whole process group and reap it."""
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        await self.proc.wait()
+
+    async def close(self) -> None:
+        import shutil
+
+        if self.proc is not None and self.proc.returncode is None:
+            await self.kill()
+        if self._profile is not None:
+            shutil.rmtree(self._profile, ignore_errors=True)
+
+
+class FaultInjectingProxy:
+    """FAKE network, fault injector: a TCP proxy between the exporter and a real browser.
+
+    It forwards bytes both ways, unchanged, until a test tells it to fail:
+
+    - :meth:`cut_mid_message`: forward the first half of the next websocket frame the browser
+      sends, then reset both sockets (a connection that dies in the middle of a message);
+    - :meth:`stall` / :meth:`resume`: stop forwarding while keeping every socket open (a network
+      that silently stopped: no FIN, no RST), then go on;
+    - :meth:`down` / :meth:`up`: refuse new connections (the browser unreachable).
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self.accepted = 0
+        self._server: asyncio.Server | None = None
+        self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._refusing = False
+        self._cut: asyncio.Future[int] | None = None
+
+    @classmethod
+    async def to(cls, endpoint: str) -> FaultInjectingProxy:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(endpoint)
+        assert parts.hostname is not None and parts.port is not None
+        proxy = cls(parts.hostname, parts.port)
+        proxy._server = await asyncio.start_server(proxy._accept, "127.0.0.1", 0)
+        proxy.port = proxy._server.sockets[0].getsockname()[1]
+        return proxy
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cut_mid_message(self) -> asyncio.Future[int]:
+        """Arm the cut; the future resolves (with the bytes of the frame cut) once it happened."""
+        self._cut = asyncio.get_running_loop().create_future()
+        return self._cut
+
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
+
+    def down(self) -> None:
+        """Refuse new connections and reset the open ones."""
+        self._refusing = True
+        for client, upstream in list(self._links):
+            client.transport.abort()
+            upstream.transport.abort()
+
+    def up(self) -> None:
+        self._refusing = False
+
+    async def close(self) -> None:
+        self.down()
+        self.resume()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._refusing:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.accepted += 1
+        link = (writer, up_writer)
+        self._links.add(link)
+        try:
+            await asyncio.gather(
+                self._pump(reader, up_writer, link, from_browser=False),
+                self._pump(up_reader, writer, link, from_browser=True),
+                return_exceptions=True,
+            )
+        finally:
+            self._links.discard(link)
+            writer.transport.abort()
+            up_writer.transport.abort()
+
+    async def _pump(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        link: tuple[asyncio.StreamWriter, asyncio.StreamWriter],
+        *,
+        from_browser: bool,
+    ) -> None:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                writer.transport.abort()
+                return
+            await self._flowing.wait()
+            if from_browser and self._cut is not None and not self._cut.done() and not data.startswith(b"HTTP/"):
+                cut_at = _middle_of_first_frame(data)
+                writer.write(data[:cut_at])
+                await writer.drain()
+                for side in link:
+                    side.transport.abort()
+                self._cut.set_result(cut_at)
+                return
+            writer.write(data)
+            await writer.drain()
+
+
+def _middle_of_first_frame(data: bytes) -> int:
+    """An offset inside the payload of the first websocket frame in ``data`` (server frames are
+    unmasked: 2 header bytes, then a 16- or 64-bit length for payloads of 126 bytes and more)."""
+    length = data[1] & 0x7F
+    header = 2 + {126: 2, 127: 8}.get(length, 0)
+    if length == 126:
+        length = int.from_bytes(data[2:4], "big")
+    elif length == 127:
+        length = int.from_bytes(data[2:10], "big")
+    return min(len(data) - 1, header + max(1, length // 2))

@@ -22,14 +22,17 @@ from . import eventlog
 from .browser import BrowserSupervisor, Endpoint
 from .collectors import ExporterCollector, GoInstanceCollector, PageCollector
 from .config import Config, parse_config
+from .health import ExporterHealth
 from .instrument import InstrumentConfig
-from .launcher import LaunchError, find_chrome, launch_chrome
+from .launcher import EmbeddedChromium, LaunchError, find_chrome
 from .shim import DEFAULT_BINDING
-from .state import ExporterState
+from .state import ExporterState, InstanceEnd
 from .targets import UrlFilter
 from .web import create_app
 
 log = logging.getLogger("gowasm_exporter")
+
+SHUTDOWN_GRACE = 2.0
 
 
 class _Server(uvicorn.Server):
@@ -40,20 +43,39 @@ class _Server(uvicorn.Server):
         yield
 
 
-def build_registry(state: ExporterState, *, leak_sites: int = 10) -> CollectorRegistry:
+def build_registry(
+    state: ExporterState, *, leak_sites: int = 10, health: ExporterHealth | None = None
+) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(GoInstanceCollector(state, leak_sites=leak_sites))
     registry.register(PageCollector(state))
-    registry.register(ExporterCollector(state))
+    registry.register(ExporterCollector(state, health))
     return registry
 
 
 async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
-    state = ExporterState(
-        max_label_values=config.max_label_values, end_history=config.panic_history, on_end=eventlog.log_end
+    health = ExporterHealth()
+
+    def on_end(end: InstanceEnd) -> None:
+        health.end_recorded(config.panic_history)
+        eventlog.log_end(end)
+
+    state = ExporterState(max_label_values=config.max_label_values, end_history=config.panic_history, on_end=on_end)
+    app = create_app(
+        state, build_registry(state, leak_sites=config.leak_sites, health=health), api_token=config.api_token
     )
-    app = create_app(state, build_registry(state, leak_sites=config.leak_sites))
-    server = _Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning", lifespan="off"))
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            log_level="warning",
+            lifespan="off",
+            # Shutdown waits this long at most for open HTTP connections: SIGTERM ends the
+            # daemon within a few seconds even with a scraper hanging on.
+            timeout_graceful_shutdown=SHUTDOWN_GRACE,
+        )
+    )
     instrument_config = InstrumentConfig(
         binding=DEFAULT_BINDING, poll_interval=config.poll_interval, command_timeout=config.command_timeout
     )
@@ -66,11 +88,12 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
 
     async with contextlib.AsyncExitStack() as stack:
+        embedded: EmbeddedChromium | None = None
         if config.cdp:
             endpoints = [Endpoint(url, url) for url in config.cdp]
         else:
-            chrome = find_chrome(config.chrome)
-            endpoints = [Endpoint("embedded", await stack.enter_async_context(launch_chrome(chrome)))]
+            embedded = await stack.enter_async_context(EmbeddedChromium(find_chrome(config.chrome)))
+            endpoints = [Endpoint("embedded", await embedded.endpoint(), locate=embedded.endpoint)]
         supervisors = [
             BrowserSupervisor(
                 endpoint,
@@ -78,12 +101,16 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
                 config=instrument_config,
                 url_filter=url_filter,
                 keep_open=config.open,
+                health=health,
+                reload_after_exit=config.reload_after_exit,
             )
             for endpoint in endpoints
         ]
         async with asyncio.TaskGroup() as group:
             serving = group.create_task(server.serve(), name="http")
             tasks = [group.create_task(s.run(), name=f"browser {s.endpoint.name}") for s in supervisors]
+            if embedded is not None:
+                tasks.append(group.create_task(embedded.supervise(), name="embedded chromium"))
             while not server.started and not serving.done():
                 await asyncio.sleep(0.02)  # uvicorn exposes no startup event
             if serving.done():

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .health import DROP_REASONS, ExporterHealth
 from .schema import DURATION_BOUNDS
 from .state import ExporterState, Labels
 
@@ -181,25 +182,84 @@ class PageCollector(Collector):
 
 
 class ExporterCollector(Collector):
-    """The exporter's own health."""
+    """The exporter's own health: is it connected, are its refreshes working, what did it have
+    to recover from, and what did it reject or drop."""
 
-    def __init__(self, state: ExporterState) -> None:
+    def __init__(self, state: ExporterState, health: ExporterHealth | None = None) -> None:
         self.state = state
+        self.health = health if health is not None else ExporterHealth()
 
     def collect(self) -> Iterator[Metric]:
+        health = self.health
+        yield GaugeMetricFamily("gowasm_exporter_up", "1: the exporter runs and answers scrapes.", value=1.0)
         up = GaugeMetricFamily("gowasm_exporter_browser_up", "1 while connected to the browser.", labels=("browser",))
         targets = GaugeMetricFamily("gowasm_exporter_targets", "Attached, watched targets.", labels=("browser",))
+        reconnects = CounterMetricFamily(
+            "gowasm_exporter_reconnects", "Connections to the browser after the first one.", labels=("browser",)
+        )
+        failures = CounterMetricFamily(
+            "gowasm_exporter_connect_failures", "Connection attempts that failed.", labels=("browser",)
+        )
+        crashes = CounterMetricFamily(
+            "gowasm_exporter_renderer_crashes",
+            "Renderer crashes seen (Target.targetCrashed), watched pages or not.",
+            labels=("browser",),
+        )
         for name, browser in sorted(self.state.browsers.items()):
             up.add_metric((name,), 1.0 if browser.up else 0.0)
             targets.add_metric((name,), len(self.state.watched_targets(browser)))
+            reconnects.add_metric((name,), health.reconnects(name))
+            failures.add_metric((name,), health.connect_failures[name])
+            crashes.add_metric((name,), health.renderer_crashes[name])
         yield up
         yield targets
+        yield reconnects
+        yield failures
+        yield crashes
+
+        refresh_labels = ("browser", "subsystem")
+        duration = GaugeMetricFamily(
+            "gowasm_exporter_last_refresh_duration_seconds",
+            "How long the last refresh took: connect (a connection attempt), heartbeat, poll (of one page).",
+            labels=refresh_labels,
+        )
+        success = GaugeMetricFamily(
+            "gowasm_exporter_last_refresh_success", "1 if the last refresh succeeded.", labels=refresh_labels
+        )
+        when = GaugeMetricFamily(
+            "gowasm_exporter_last_refresh_timestamp_seconds", "When the last refresh ended.", labels=refresh_labels
+        )
+        for key, refresh in sorted(health.refreshes.items()):
+            duration.add_metric(key, refresh.duration_seconds)
+            success.add_metric(key, 1.0 if refresh.success else 0.0)
+            when.add_metric(key, refresh.timestamp)
+        yield duration
+        yield success
+        yield when
+
+        reloads = CounterMetricFamily(
+            "gowasm_exporter_page_reloads",
+            "Kept-open pages (--open) restored: reopened (closed), reloaded (crash, after_exit).",
+            labels=("page", "reason"),
+        )
+        for key, value in sorted(health.page_restores.items()):
+            reloads.add_metric(key, value)
+        yield reloads
         rejected = CounterMetricFamily(
             "gowasm_exporter_rejected_events", "Page payloads rejected, by reason.", labels=("reason",)
         )
         for reason, value in sorted(self.state.rejected_events.items()):
             rejected.add_metric((reason,), value)
         yield rejected
+        dropped = CounterMetricFamily(
+            "gowasm_exporter_dropped_events",
+            "Events dropped by a bounded queue: shim_undelivered (the shim could not hand them to the "
+            "binding), history_full (instance ends pushed out of the /api/panics history).",
+            labels=("reason",),
+        )
+        for reason in DROP_REASONS:
+            dropped.add_metric((reason,), health.dropped_events[reason])
+        yield dropped
 
 
 def _cumulative_buckets(per_bucket: list[int]) -> list[tuple[str, float]]:

@@ -2,6 +2,9 @@
 
 A flag given on the command line wins over its variable. Repeatable flags (``--cdp``, ``--open``,
 ``--include``, ``--exclude``) take a whitespace-separated list from their variable.
+
+Secrets: the API token is better given through ``GOWASM_EXPORTER_API_TOKEN`` or
+``--api-token-file`` than ``--api-token``, since every local user can read a command line.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class Config:
     panic_history: int
     leak_sites: int
     log_level: str
+    api_token: str | None = None  # bearer token required by /api/* and / (None: open)
+    reload_after_exit: float | None = None  # seconds; None: kept-open pages are not reloaded
 
 
 def _env_name(dest: str) -> str:
@@ -66,10 +71,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="distinct page/module label values before folding into 'other' (default 100)",
     )
     p.add_argument("--panic-history", type=int, metavar="N", help="panics kept for /api/panics (default 100)")
-    p.add_argument("--leak-sites", type=int, metavar="K",
-                   help="creation sites exported per page/module in gowasm_funcs_live_by_site (default 10)")
+    p.add_argument(
+        "--leak-sites",
+        type=int,
+        metavar="K",
+        help="creation sites exported per page/module in gowasm_funcs_live_by_site (default 10)",
+    )
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default info")
+    p.add_argument(
+        "--api-token",
+        metavar="TOKEN",
+        help=f"require 'Authorization: Bearer TOKEN' on /api/* and / (/metrics and /healthz stay open); "
+        f"prefer {ENV_PREFIX}API_TOKEN or --api-token-file, a command line is visible to local users",
+    )
+    p.add_argument("--api-token-file", metavar="PATH", help="read the API token from this file")
+    p.add_argument(
+        "--reload-after-exit",
+        metavar="DURATION",
+        help="reload an --open page this long after its Go program exited (e.g. 30s, 5m, 1h; default: never)",
+    )
     return p
+
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
+DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+TOKEN = re.compile(r"^[\x21-\x7e]+$")  # what fits in an Authorization header as is
+
+
+def parse_duration(text: str) -> float:
+    """``30s``, ``5m``, ``1h``, ``250ms`` or a plain number of seconds."""
+    match = DURATION.match(text)
+    if match is None:
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 30s, 5m, 1h, 250ms)")
+    return float(match.group(1)) * DURATION_UNITS[match.group(2)]
 
 
 def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -108,6 +142,30 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
                 parser.error(f"--{dest} {raw!r}: {exc}")
         return tuple(out)
 
+    def duration(dest: str) -> float | None:
+        raw = value(dest)
+        if raw is None or raw == "":
+            return None
+        try:
+            return parse_duration(raw)
+        except ValueError as exc:
+            parser.error(f"--{dest.replace('_', '-')}: {exc}")
+
+    def api_token() -> str | None:
+        token = value("api_token")
+        path = value("api_token_file")
+        if path:
+            try:
+                with open(path, encoding="utf-8") as file:
+                    token = file.read().strip()
+            except OSError as exc:
+                parser.error(f"--api-token-file: {exc}")
+            if not token:
+                parser.error(f"--api-token-file {path}: the file is empty")  # fail closed, not open
+        if token is not None and not TOKEN.match(token):
+            parser.error("--api-token: expected printable ASCII without spaces")
+        return token or None
+
     listen = value("listen", DEFAULT_LISTEN) or DEFAULT_LISTEN
     host, sep, port_text = listen.rpartition(":")
     if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
@@ -126,4 +184,6 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         panic_history=int(number("panic_history", int, 100, 1)),
         leak_sites=int(number("leak_sites", int, 10, 1)),
         log_level=value("log_level", "info") or "info",
+        api_token=api_token(),
+        reload_after_exit=duration("reload_after_exit"),
     )

@@ -18,6 +18,9 @@ from .state import InstanceEnd
 logger = logging.getLogger("gowasm_exporter.events")
 
 TRACE_HEAD_LINES = 24
+# The trace is page-controlled text: a "panic" of one 64 KiB line would make every line of the
+# log that long. Lines stay below what log pipelines accept (Loki's default is 256 KB).
+TRACE_HEAD_CHARS = 4096
 LEVELS = {"panic": logging.ERROR, "fatal": logging.ERROR, "crash": logging.ERROR, "unload": logging.INFO}
 
 
@@ -52,7 +55,7 @@ def end_fields(end: InstanceEnd) -> dict[str, Any]:
         "func_name": None if cause is None else cause.func_name,
         "registered_as": None if cause is None else cause.registered_as,
         "event_type": None if cause is None else cause.event_type,
-        "trace_head": "\n".join(end.trace.split("\n")[:TRACE_HEAD_LINES]) or None,
+        "trace_head": "\n".join(end.trace.split("\n")[:TRACE_HEAD_LINES])[:TRACE_HEAD_CHARS] or None,
     }
 
 

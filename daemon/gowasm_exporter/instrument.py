@@ -10,6 +10,7 @@ instances are found with ``Runtime.queryObjects`` on ``Go.prototype``, idle or n
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -84,6 +85,10 @@ class PageInstrumentation:
         self._bucket = TokenBucket(config.events_per_second, config.event_burst)
         self._shim = shim_source(binding=config.binding, max_stderr=config.max_stderr)
         self.adopted = 0
+        # The main frame's default execution context (Runtime.executionContextCreated): the shim
+        # also runs in same-process iframes, whose events name other documents and would make
+        # the state retire the page's own. None until known: events are then taken as before.
+        self._main_context: int | None = None
 
     async def setup(self, *, waiting: bool) -> None:
         """Install shim and binding, then resume the page (if paused) or adopt its instances.
@@ -116,6 +121,9 @@ class PageInstrumentation:
                 await send("Runtime.runIfWaitingForDebugger")
         if not waiting:
             self.adopted = await self.adopt_running_instances()
+            # A shim already in the page (the daemon reconnected) still holds the binding of
+            # the previous session: make it take the one just added, and flush what it held.
+            await send("Runtime.evaluate", {"expression": REBIND_EXPRESSION, "silent": True})
 
     async def inject_now(self) -> None:
         """Evaluate the shim in the current document and adopt what runs there.
@@ -172,7 +180,7 @@ class PageInstrumentation:
                 await self.inject_now()  # a document that started without the shim
             else:
                 try:
-                    snapshot = parse_snapshot(value)
+                    snapshot = parse_snapshot(_snapshot_json(value))
                 except PayloadError as exc:
                     self.state.reject("snapshot_invalid")
                     log.debug("target %s: invalid snapshot: %s", self.target_id, exc)
@@ -197,7 +205,17 @@ class PageInstrumentation:
     def on_event(self, event: Event) -> None:
         """Session events, called from the connection's reader: synchronous and cheap only."""
         if event.method == "Runtime.bindingCalled" and event.params.get("name") == self.config.binding:
+            context = event.params.get("executionContextId")
+            if self._main_context is not None and context != self._main_context:
+                self.state.reject("other_frame")  # an iframe's shim: its documents are not the page's
+                return
             self._on_binding(event.params.get("payload"))
+        elif event.method == "Runtime.executionContextCreated":
+            context = event.params.get("context")
+            aux = context.get("auxData") if isinstance(context, dict) else None
+            if isinstance(aux, dict) and aux.get("isDefault") is True and aux.get("frameId") == self.target_id:
+                context_id = context.get("id")  # type: ignore[union-attr]
+                self._main_context = context_id if isinstance(context_id, int) else None
 
     def _on_binding(self, payload: Any) -> None:
         if not self._bucket.take():
@@ -213,6 +231,19 @@ class PageInstrumentation:
 
     async def _send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return await self.session.send(method, params, timeout=self.config.command_timeout)
+
+
+def _snapshot_json(value: Any) -> Any:
+    """The snapshot in SNAPSHOT_EXPRESSION's answer: a bounded JSON string (decoded here), or
+    the object itself when the page's JSON.stringify is broken."""
+    if value is False:
+        raise PayloadError("the snapshot is over the size cap")
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise PayloadError(f"the snapshot is not JSON: {exc}") from None
 
 
 def _page_metrics(answer: dict[str, Any]) -> PageMetrics:

@@ -43,7 +43,18 @@ def shim_source(*, binding: str = DEFAULT_BINDING, max_stderr: int = 65536, max_
 
 
 # Expressions the daemon evaluates in an instrumented context.
-SNAPSHOT_EXPRESSION = f"(() => {{ const s = globalThis[{SHIM_KEY}]; return s ? s.snapshot() : null; }})()"
+# The snapshot comes back as a JSON string of bounded length (``false`` when over it): in a page
+# that was running before the shim, a script may own the shim's key and return anything, and an
+# answer over the websocket's message cap would cost the whole browser's connection. ``typeof``
+# and the length of a primitive string are checks page code cannot redefine; a page whose
+# JSON.stringify is broken gets its snapshot by value, as before (it can hurt only itself).
+MAX_SNAPSHOT_CHARS = 4 * 1024 * 1024
+SNAPSHOT_EXPRESSION = (
+    f"(() => {{ const s = globalThis[{SHIM_KEY}]; if (!s) return null; const v = s.snapshot(); "
+    f"if (typeof v === 'string') return v.length <= {MAX_SNAPSHOT_CHARS} ? v : false; "
+    f"let t; try {{ t = JSON.stringify(v); }} catch (_) {{ return v; }} "
+    f"return typeof t === 'string' ? (t.length <= {MAX_SNAPSHOT_CHARS} ? t : false) : v; }})()"
+)
 REBIND_EXPRESSION = f"(() => {{ const s = globalThis[{SHIM_KEY}]; return s ? s.rebind() : false; }})()"
 # Called on the array Runtime.queryObjects returns (``this``): hand idle Go instances to the shim.
 ADOPT_FUNCTION = f"function () {{ const s = globalThis[{SHIM_KEY}]; return s ? s.adopt(this) : 0; }}"

@@ -44,7 +44,20 @@ HISTORY_POINTS = 300  # five minutes at the default poll interval
 LATE_CALLS_KEPT = 3
 END_KINDS = ("panic", "fatal", "exit", "unload", "crash")
 # Why a page payload can be rejected (gowasm_exporter_rejected_events_total starts at 0 for each).
-REJECT_REASONS = ("invalid", "rate_limited", "snapshot_invalid", "snapshot_exception")
+REJECT_REASONS = (
+    "invalid",
+    "rate_limited",
+    "snapshot_invalid",
+    "snapshot_exception",
+    "too_many_instances",
+    "other_frame",  # events of a shim in an iframe (its Go instances are not the page's)
+)
+# Bounds on what one target can make the daemon remember, whatever its page sends: instances of
+# its current document (the shim itself reports at most 64 per document), and instances of its
+# retired documents (without it, events naming endless iids of one fake document would pile up).
+# Each may hold an end with a trace of up to 64 KiB: a page costs 12 MiB at the very most.
+MAX_INSTANCES_PER_TARGET = 128
+MAX_RETIRED_INSTANCES_PER_TARGET = 64
 
 
 @dataclass(slots=True)
@@ -427,6 +440,9 @@ class ExporterState:
             return instance
         if doc != target.current_doc:
             return None  # a document that is gone: too late to start counting it
+        if len(target.instances) >= MAX_INSTANCES_PER_TARGET:
+            self.reject("too_many_instances")
+            return None
         instance = InstanceState(
             doc=doc,
             iid=iid,
@@ -450,37 +466,31 @@ class ExporterState:
     def _advance(self, instance: InstanceState, item: InstanceSnapshot) -> None:
         """Fold a reading of the shim's per-instance counters into the label counters."""
         counters = self.counters.setdefault(instance.labels, LabelCounters())
-        # A reading below the last one would be a page lying (the shim's counters only grow):
-        # count nothing for it rather than subtract.
-        if item.funcs_created > instance.funcs_created:
-            counters.funcs_created += item.funcs_created - instance.funcs_created
-            instance.funcs_created = item.funcs_created
-        if item.func_calls > instance.func_calls:
-            counters.func_calls += item.func_calls - instance.func_calls
-            instance.func_calls = item.func_calls
-        if item.calls_after_exit > instance.calls_after_exit:
-            counters.calls_after_exit += item.calls_after_exit - instance.calls_after_exit
-            instance.calls_after_exit = item.calls_after_exit
-            if instance.end is not None:
-                instance.end.calls_after_exit = instance.calls_after_exit
+        probes = item.probes
+        readings = {
+            "funcs_created": item.funcs_created,
+            "func_calls": item.func_calls,
+            "calls_after_exit": item.calls_after_exit,
+            "funcs_released": item.funcs_released,
+            "calls_after_release": item.calls_after_release,
+            "gc_cycles": None if probes is None else probes.gc_cycles,
+            "recovered_panics": None if probes is None else probes.recovered_panics,
+        }
+        for name, reading in readings.items():
+            # Instance and label counters share the field names. A reading below the last one
+            # would be a page lying (the shim's counters only grow): count nothing for it.
+            last = getattr(instance, name)
+            if reading is not None and reading > last:
+                setattr(counters, name, getattr(counters, name) + reading - last)
+                setattr(instance, name, reading)
+        if instance.end is not None:
+            instance.end.calls_after_exit = instance.calls_after_exit
         if item.durations is not None:
             self._advance_durations(instance, counters, item)
         instance.accounting = item.accounting
         instance.flavour = item.flavour
-        if item.funcs_released is not None and item.funcs_released > instance.funcs_released:
-            counters.funcs_released += item.funcs_released - instance.funcs_released
-            instance.funcs_released = item.funcs_released
-        if item.calls_after_release > instance.calls_after_release:
-            counters.calls_after_release += item.calls_after_release - instance.calls_after_release
-            instance.calls_after_release = item.calls_after_release
-        if item.probes is not None:
-            instance.goroutines = item.probes.goroutines
-            if item.probes.gc_cycles is not None and item.probes.gc_cycles > instance.gc_cycles:
-                counters.gc_cycles += item.probes.gc_cycles - instance.gc_cycles
-                instance.gc_cycles = item.probes.gc_cycles
-            if item.probes.recovered_panics is not None and item.probes.recovered_panics > instance.recovered_panics:
-                counters.recovered_panics += item.probes.recovered_panics - instance.recovered_panics
-                instance.recovered_panics = item.probes.recovered_panics
+        if probes is not None:
+            instance.goroutines = probes.goroutines
         instance.sites = item.sites
         instance.refs = item.refs
         instance.memory_bytes = item.memory_bytes
@@ -520,6 +530,8 @@ class ExporterState:
         for doc in docs[:-RETIRED_DOCS_PER_TARGET]:
             for key in [k for k in target.retired if k[0] == doc]:
                 del target.retired[key]
+        while len(target.retired) > MAX_RETIRED_INSTANCES_PER_TARGET:
+            del target.retired[next(iter(target.retired))]  # the oldest first
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -8,6 +8,20 @@ Targets that are not pages are resumed and let go.
 
 The ``--include``/``--exclude`` filters choose which pages are *reported*: every page gets the
 (inert without Go) shim, so a tab that navigates into a watched URL is already instrumented.
+
+Pages come and go under the daemon's feet, and each way is handled here:
+
+- a tab closed (even in the middle of its setup): its session detaches, its pending commands fail
+  at once, its task ends, its series go;
+- a renderer crash (``Target.targetCrashed``): counted, the running instances end as ``crash``,
+  the session stays attached (Chromium keeps the tab) and polling waits for
+  ``Inspector.targetReloadedAfterCrash``, when the new document (with the shim and binding, which
+  Chromium re-applies to the new renderer) is polled again;
+- a page that never answers: every command has a timeout; a setup that timed out is retried
+  from the poll loop until it went through once;
+- the pages the monitor keeps open (``--open``) are opened again when closed, reloaded when their
+  renderer crashed and, with ``--reload-after-exit``, reloaded some time after their Go program
+  exited, with a backoff that grows while a page keeps failing soon after being restored.
 """
 
 from __future__ import annotations
@@ -15,18 +29,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .cdp import CDPError, Connection, ConnectionLost, Event, TargetClosed, TargetCrashed
 from .gate import NavigationGate
+from .health import ExporterHealth
 from .instrument import InstrumentConfig, PageInstrumentation
+from .labels import page_label
 from .state import ExporterState
 
 log = logging.getLogger(__name__)
 
-REOPEN_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+# Delays before restoring a kept-open page, by how many times in a row it failed again soon
+# (within KEPT_STABLE_AFTER) after being restored: a page that crashes at every start is
+# restored every 30 s, not in a tight loop. The same steps space out retries of a failed restore.
+RESTORE_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+KEPT_STABLE_AFTER = 60.0
 
 
 # Browser-internal documents (the blank first tab, settings, DevTools) are never reported.
@@ -47,12 +68,42 @@ class UrlFilter:
 
 
 @dataclass(slots=True)
+class KeptPage:
+    """A page the monitor keeps open (``--open``). Owned by the browser's supervisor, so that it
+    outlives connections: after a reconnect the same tab (same target id) is kept."""
+
+    url: str
+    target_id: str | None = None
+    quick_restores: int = 0  # restores in a row that came soon after the previous one
+    last_restored: float | None = None  # time.monotonic()
+    exited_since: float | None = None  # when its Go program was first seen exited
+    restoring: bool = False
+
+    def restore_delay(self, reason: str) -> float:
+        now = time.monotonic()
+        if self.last_restored is not None and now - self.last_restored < KEPT_STABLE_AFTER:
+            self.quick_restores += 1
+        else:
+            self.quick_restores = 0
+        if reason == "after_exit" and self.quick_restores == 0:
+            return 0.0  # --reload-after-exit already waited
+        return RESTORE_DELAYS[min(self.quick_restores, len(RESTORE_DELAYS) - 1)]
+
+    @property
+    def page(self) -> str:
+        return page_label(self.url)
+
+
+@dataclass(slots=True)
 class _Attachment:
     session_id: str
     target_id: str
     url: str
     instrumentation: PageInstrumentation
     watched: bool = False  # by the URL filters (the state keeps the same flag)
+    set_up: bool = False  # its setup went through once
+    crashed: bool = False  # its renderer crashed and the tab was not reloaded yet
+    revived: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -65,17 +116,20 @@ class TargetManager:
         state: ExporterState,
         config: InstrumentConfig,
         url_filter: UrlFilter,
-        keep_open: tuple[str, ...] = (),
+        kept: Sequence[KeptPage] = (),
+        health: ExporterHealth | None = None,
+        reload_after_exit: float | None = None,
     ) -> None:
         self.connection = connection
         self.browser = browser
         self.state = state
         self.config = config
         self.url_filter = url_filter
-        self.keep_open = keep_open
+        self.kept = kept
+        self.health = health if health is not None else ExporterHealth()
+        self.reload_after_exit = reload_after_exit
         self._by_session: dict[str, _Attachment] = {}
         self._by_target: dict[str, _Attachment] = {}
-        self._opened: dict[str, str] = {}  # target id of a kept-open page -> its URL
         self._tasks: set[asyncio.Task[Any]] = set()
         self.gate = NavigationGate(connection)
 
@@ -85,8 +139,19 @@ class TargetManager:
         await self.connection.send(
             "Target.setAutoAttach", {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True}
         )
-        for url in self.keep_open:
-            await self._open(url)
+        infos = (await self.connection.send("Target.getTargets")).get("targetInfos", [])
+        alive = {i["targetId"] for i in infos if isinstance(i, dict) and isinstance(i.get("targetId"), str)}
+        # Readings kept from the previous connection are for pages still there; the rest are gone.
+        self.state.forget_detached(self.browser, alive)
+        self.health.forget_targets(self.browser, alive)
+        for kept in self.kept:
+            if kept.target_id is None:
+                await self._open(kept)  # the first connection
+            elif kept.target_id not in alive:
+                # Closed while the daemon was away, or the browser restarted: open it again.
+                kept.target_id = None
+                await self._open(kept)
+                self.health.page_restores[(kept.page, "closed")] += 1
 
     def stop(self) -> None:
         for task in list(self._tasks):
@@ -101,6 +166,9 @@ class TargetManager:
         if event.session_id is not None:
             attachment = self._by_session.get(event.session_id)
             if attachment is not None:
+                if event.method == "Inspector.targetReloadedAfterCrash":
+                    attachment.crashed = False
+                    attachment.revived.set()
                 attachment.instrumentation.on_event(event)
             return
         handler = self._handlers.get(event.method)
@@ -146,6 +214,7 @@ class TargetManager:
         if attachment.task is not None:
             attachment.task.cancel()
         self.state.remove_target(self.browser, attachment.target_id)
+        self.health.shim_drops_seen.pop((self.browser, attachment.target_id), None)
 
     def _created(self, params: dict[str, Any]) -> None:
         info = params.get("targetInfo") or {}
@@ -164,18 +233,30 @@ class TargetManager:
         self._set_watched(attachment, early=False)
 
     def _crashed(self, params: dict[str, Any]) -> None:
-        attachment = self._by_target.get(params.get("targetId"))  # type: ignore[arg-type]
+        target_id = params.get("targetId")
+        if not isinstance(target_id, str):
+            return
+        self.health.renderer_crashes[self.browser] += 1
+        attachment = self._by_target.get(target_id)
         if attachment is not None:
+            log.warning("target %s: renderer crashed (%s)", target_id, attachment.url)
+            attachment.crashed = True
+            attachment.revived.clear()
             self.state.target_crashed(self.browser, attachment.target_id)
             self.connection.fail_session(attachment.session_id, TargetCrashed(f"target {attachment.target_id} crashed"))
+        kept = self._kept(target_id)
+        if kept is not None:
+            self._spawn(self._restore(kept, "crash"))
 
     def _destroyed(self, params: dict[str, Any]) -> None:
         target_id = params.get("targetId")
-        if isinstance(target_id, str):
-            self.gate.page_gone(target_id)
-        url = self._opened.pop(target_id, None) if isinstance(target_id, str) else None
-        if url is not None:
-            self._spawn(self._reopen(url))
+        if not isinstance(target_id, str):
+            return
+        self.gate.page_gone(target_id)
+        kept = self._kept(target_id)
+        if kept is not None:
+            kept.target_id = None
+            self._spawn(self._restore(kept, "closed"))
 
     _handlers: dict[str, Callable[[TargetManager, dict[str, Any]], None]] = {
         "Target.targetCreated": _created,
@@ -204,27 +285,78 @@ class TargetManager:
         instrumentation = attachment.instrumentation
         try:
             await instrumentation.setup(waiting=waiting)
-        except TargetClosed:
-            return  # detached or crashed: _detached cleans up
+            attachment.set_up = True
+        except TargetCrashed:
+            pass  # polls resume once the tab is reloaded
+        except (TargetClosed, ConnectionLost):
+            return  # detached or disconnected: _detached or the supervisor cleans up
         except CDPError as exc:
-            log.warning("target %s: setup failed: %s", attachment.target_id, exc)
-            return
+            log.warning("target %s: setup failed, retrying from the poll loop: %s", attachment.target_id, exc)
         finally:
+            # Never hold the page's document longer than the first attempt.
             self.gate.setup_done(attachment.target_id)
         if instrumentation.adopted:
             log.info("target %s: found %d running Go instance(s)", attachment.target_id, instrumentation.adopted)
         while True:
+            if attachment.crashed:
+                await attachment.revived.wait()
+            started = time.monotonic()
+            ok = False
             # Filtered-out pages are polled too (their snapshots only tell when a document that
             # ran Go is replaced); the state counts nothing from them.
             try:
+                if not attachment.set_up:
+                    await instrumentation.setup(waiting=False)
+                    attachment.set_up = True
                 await instrumentation.poll_once()
+                ok = True
+            except TargetCrashed:
+                pass  # the loop waits for the tab to be reloaded
             except (TargetClosed, ConnectionLost):
                 return
             except CDPError as exc:
                 # Normal during navigations ("Cannot find default execution context"); the
-                # next poll reads the new document.
+                # next poll reads the new document. A timeout is a page that does not answer.
                 log.debug("target %s: poll failed: %s", attachment.target_id, exc)
+            except Exception:
+                # A bug must cost one poll of one page, not the page's monitoring.
+                log.exception("target %s: poll failed", attachment.target_id)
+            self.health.refreshed(self.browser, "poll", started, ok)
+            self._count_shim_drops(attachment)
+            self._check_exited(attachment)
             await asyncio.sleep(self.config.poll_interval)
+
+    def _count_shim_drops(self, attachment: _Attachment) -> None:
+        """Events the shim could not hand to the binding (its bounded queue overflowed, or the
+        page broke the binding): the per-document count in its snapshots, turned into a counter."""
+        target = self.state.target(self.browser, attachment.target_id)
+        if target is None or target.current_doc is None:
+            return
+        key = (self.browser, attachment.target_id)
+        doc, seen = self.health.shim_drops_seen.get(key, (None, 0))
+        failed = target.shim_events_failed
+        previous = seen if doc == target.current_doc else 0
+        if failed > previous:
+            self.health.dropped_events["shim_undelivered"] += failed - previous
+        self.health.shim_drops_seen[key] = (target.current_doc, max(failed, previous))
+
+    def _check_exited(self, attachment: _Attachment) -> None:
+        """``--reload-after-exit``: reload a kept-open page once its Go program is over for long enough."""
+        kept = self._kept(attachment.target_id)
+        if kept is None or self.reload_after_exit is None or kept.restoring:
+            return
+        target = self.state.target(self.browser, attachment.target_id)
+        current = [] if target is None else [i for k, i in target.instances.items() if k[0] == target.current_doc]
+        if not current or any(i.running for i in current):
+            kept.exited_since = None
+            return
+        now = time.monotonic()
+        if kept.exited_since is None:
+            kept.exited_since = now
+            log.info("%s: its Go program exited; reloading in %g s", kept.url, self.reload_after_exit)
+        if now - kept.exited_since >= self.reload_after_exit:
+            kept.exited_since = None
+            self._spawn(self._restore(kept, "after_exit"))
 
     async def _release(self, session_id: str, waiting: bool) -> None:
         try:
@@ -234,23 +366,55 @@ class TargetManager:
         except CDPError:
             pass
 
-    async def _open(self, url: str) -> None:
-        answer = await self.connection.send("Target.createTarget", {"url": url})
+    # -- kept-open pages ---------------------------------------------------------------------------
+
+    def _kept(self, target_id: str) -> KeptPage | None:
+        return next((k for k in self.kept if k.target_id == target_id), None)
+
+    async def _open(self, kept: KeptPage) -> None:
+        answer = await self.connection.send("Target.createTarget", {"url": kept.url})
         target_id = answer.get("targetId")
         if isinstance(target_id, str):
-            self._opened[target_id] = url
-            log.info("opened %s", url)
+            kept.target_id = target_id
+            log.info("opened %s", kept.url)
 
-    async def _reopen(self, url: str) -> None:
-        """A kept-open page was closed or crashed: open it again, backing off on failures."""
-        for delay in REOPEN_DELAYS:
-            await asyncio.sleep(delay)
-            try:
-                await self._open(url)
-                return
-            except CDPError as exc:
-                log.warning("reopening %s failed: %s", url, exc)
-        log.error("giving up reopening %s", url)
+    async def _reload(self, kept: KeptPage, reason: str) -> None:
+        attachment = self._by_target.get(kept.target_id or "")
+        if attachment is None:
+            # Not attached (any more): a fresh tab does the same job.
+            if kept.target_id is not None:
+                target_id, kept.target_id = kept.target_id, None  # its destruction is not a close to restore
+                await self.connection.send("Target.closeTarget", {"targetId": target_id})
+            await self._open(kept)
+            return
+        await self.connection.send("Page.reload", session_id=attachment.session_id, timeout=self.config.command_timeout)
+        log.info("reloaded %s (%s)", kept.url, reason)
+
+    async def _restore(self, kept: KeptPage, reason: str) -> None:
+        """Open a closed kept page again, or reload it (crashed, Go exited), backing off while it
+        keeps failing; retried until it works or this connection ends."""
+        if kept.restoring:
+            return
+        kept.restoring = True
+        try:
+            await asyncio.sleep(kept.restore_delay(reason))
+            retries = iter(RESTORE_DELAYS)
+            while True:
+                try:
+                    if kept.target_id is None:
+                        await self._open(kept)
+                    else:
+                        await self._reload(kept, reason)
+                    break
+                except ConnectionLost:
+                    return  # the next connection restores what is missing
+                except CDPError as exc:
+                    log.warning("restoring %s (%s) failed: %s", kept.url, reason, exc)
+                    await asyncio.sleep(next(retries, RESTORE_DELAYS[-1]))
+            kept.last_restored = time.monotonic()
+            self.health.page_restores[(kept.page, reason)] += 1
+        finally:
+            kept.restoring = False
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 DEFAULT_TIMEOUT = 10.0
+# How long closing waits for the browser's side of the close handshake: a stalled peer (a cut
+# network) would otherwise hold a reconnect, or the daemon's shutdown, for websockets' 10 s.
+CLOSE_TIMEOUT = 2.0
 
 
 class Connection:
@@ -50,6 +53,7 @@ class Connection:
                 ping_interval=None,
                 # No Origin header: Chrome >= 111 rejects non-allow-listed origins.
                 compression=None,
+                close_timeout=CLOSE_TIMEOUT,
             )
         except (TimeoutError, OSError, websockets.exceptions.WebSocketException) as exc:
             raise ConnectionLost(f"cannot connect to {url}: {exc}") from exc
