@@ -85,13 +85,15 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         "reloads_per_second": last["rate"],
         "exporter_cpu_seconds": last["cpu"],
         "funcs_exact": funcs == start_funcs * (args.reloads + 1),
+        "ends_dropped_from_history": dropped,
+        "ends_expected_dropped": args.reloads - HISTORY,
         "ends_exact": dropped == args.reloads - HISTORY,
     }
     print(
         f"  growth after warm-up: {result['growth_after_warmup_bytes'] / 1e6:.2f} MB "
         f"({result['growth_per_1000_reloads_bytes'] / 1e3:.1f} kB per 1,000 reloads); "
         f"counts exact: funcs {result['funcs_exact']} ({funcs:.0f} = {start_funcs} x {args.reloads + 1}?), "
-        f"ends {result['ends_exact']}"
+        f"ends {result['ends_exact']} ({dropped:.0f} dropped from the history = {args.reloads} - {HISTORY}?)"
     )
     return result
 

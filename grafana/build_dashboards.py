@@ -319,9 +319,10 @@ def overview() -> Json:
             w=8,
         ),
         timeseries(
-            "Watched pages",
-            "Attached, reported pages per browser.",
-            [target('gowasm_exporter_targets{instance=~"$instance"}', "{{instance}} {{browser}}")],
+            "Watched targets",
+            "Attached, reported targets per browser: pages, iframes (out-of-process ones, and same-process "
+            "ones running Go) and dedicated workers.",
+            [target('gowasm_exporter_targets{instance=~"$instance"}', "{{instance}} {{browser}} {{type}}")],
             w=8,
         ),
         row("Callbacks (js.FuncOf)"),

@@ -52,7 +52,8 @@ def site(toolchains: list[GoToolchain], tmp_path_factory: pytest.TempPathFactory
                 )
                 site.add(f"/go{go.version}/releases-stripped/main.wasm", stripped)
                 site.add(f"/go{go.version}/releases-stripped/index.html", app / "index.html")
-        for page in sorted(APPS.glob("*.html")):  # pages that combine several apps
+        # pages (and their scripts) that combine several apps or run them in other contexts
+        for page in sorted([*APPS.glob("*.html"), *APPS.glob("*.js")]):
             site.add(f"/go{go.version}/{page.name}", page)
     with serve(site) as served:
         yield served

@@ -27,7 +27,7 @@ def test_instances_are_summed_per_label_set_and_vanish_when_gone() -> None:
     assert registry.get_sample_value("gowasm_instances", labels) == 2
     assert registry.get_sample_value("gowasm_funcs_created_total", labels) == 8
     assert registry.get_sample_value("gowasm_page_dom_nodes", {"page": "http://app.test/"}) == 10
-    assert registry.get_sample_value("gowasm_exporter_targets", {"browser": "b"}) == 2
+    assert registry.get_sample_value("gowasm_exporter_targets", {"browser": "b", "type": "page"}) == 2
 
     state.remove_target("b", "T1")
     state.remove_target("b", "T2")

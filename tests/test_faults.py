@@ -498,20 +498,22 @@ async def test_out_of_process_iframes_and_workers_coming_and_going(
             assert m.get(FUNCS, **labels) == start + 6
             assert m.get(CALLS, **labels) == calls
             assert m.get("gowasm_instances", **labels) == 1
-            assert m.get("gowasm_exporter_targets", browser=chrome) >= 1
+            assert m.get("gowasm_exporter_targets", browser=chrome, type="page") >= 1
             assert_clean_log(exporter)
         finally:
             await page.close()
         assert await exporter.stop() == 0
 
 
-async def test_go_programs_in_same_process_iframes_do_not_disturb_the_page(
+async def test_go_programs_in_same_process_iframes_come_and_go_beside_the_page(
     newest_go: GoToolchain, site: StaticSite, chrome: str, client: CDPClient
 ) -> None:
-    """Same-origin iframes running Go (the shim reaches every frame) come and go: their events are
-    set aside (rejected as other_frame), and the page's own instance keeps running with exact counts."""
+    """Same-origin iframes running Go come and go (each removed right after its program made 5
+    funcs): every one of them is a target of its own whose instance ends once (``unload``), and
+    the page's own instance keeps running with exact counts."""
     url = hostile_url(site, newest_go, "go_iframes.html")
     labels = {"page": url, "module": f"/go{newest_go.version}/ledger/main.wasm"}
+    frame_page = f"{site.base_url}/go{newest_go.version}/ledger/index.html"
     async with run_exporter("--cdp", chrome, "--poll-interval", POLL) as exporter:
         await exporter.wait_for_log("connected")
         page = await client.open_page(url)
@@ -525,7 +527,11 @@ async def test_go_programs_in_same_process_iframes_do_not_disturb_the_page(
             m = await exporter.metrics()
             assert m.get(FUNCS, **labels) == start + 3
             assert m.get("gowasm_instances", **labels) == 1
-            assert m.get("gowasm_exporter_rejected_events_total", reason="other_frame") > 0
+            assert m.get("gowasm_instances", page=frame_page, module=labels["module"]) is None
+            assert m.get("gowasm_exporter_rejected_events_total", reason="other_frame") == 0
+            ends = (await exporter.json(f"/api/panics?page={frame_page}"))["panics"]
+            assert [e["kind"] for e in ends] == ["unload"] * 12
+            assert len({e["target_id"] for e in ends}) == 12
             assert (await exporter.json(f"/api/panics?page={url}"))["panics"] == []
             assert_clean_log(exporter)
         finally:

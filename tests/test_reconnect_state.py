@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gowasm_exporter.schema import InstanceSnapshot, InstanceStart, Snapshot
+from gowasm_exporter.schema import DocumentFlush, InstanceSnapshot, InstanceStart, Snapshot
 from gowasm_exporter.state import (
     MAX_DETACHED_TARGETS,
     MAX_INSTANCES_PER_TARGET,
@@ -81,3 +81,21 @@ def test_invented_instances_are_bounded_per_target() -> None:
         state.apply_snapshot("b", "T", Snapshot("real", (), (), 0))
     assert len(target.instances) == 0
     assert len(target.retired) == MAX_RETIRED_INSTANCES_PER_TARGET
+
+
+def test_a_poll_answered_after_the_start_event_loses_nothing() -> None:
+    """A snapshot taken just before an instance started but processed after its start (and even its
+    final flush) lists no instance: the instance is neither counted twice when listed again nor
+    left without its end when the page reloads (the sequence the soak caught under load)."""
+    d2 = Snapshot("d2", (InstanceSnapshot(1, "early", MODULE, 9, 0, 0, False, None, 10, 1 << 20),), (), 0)
+    state = connected()
+    state.apply_snapshot("b", "T", reading(0))  # d1 runs
+    state.apply_event("b", "T", InstanceStart("d2", 1, "early", MODULE))  # reloaded: d2 started
+    state.apply_snapshot("b", "T", d2)
+    state.apply_snapshot("b", "T", Snapshot("d2", (), (), 0))  # the late answer
+    state.apply_snapshot("b", "T", d2)  # listed again
+    state.apply_event("b", "T", DocumentFlush(d2))
+    state.apply_snapshot("b", "T", Snapshot("d2", (), (), 0))  # late again, after the flush
+    state.apply_event("b", "T", InstanceStart("d3", 1, "early", MODULE))  # reloaded again
+    assert state.counters[LABELS].funcs_created == 9
+    assert [(end.doc, end.kind) for end in state.ends] == [("d2", "unload"), ("d1", "unload")]

@@ -7,7 +7,7 @@ on every scrape, so series of closed pages and exited instances disappear by con
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 
 from .health import DROP_REASONS, ExporterHealth
 from .schema import DURATION_BOUNDS
-from .state import ExporterState, Labels
+from .state import TARGET_TYPES, ExporterState, Labels
 
 INSTANCE_LABELS = ("page", "module")
 
@@ -193,7 +193,11 @@ class ExporterCollector(Collector):
         health = self.health
         yield GaugeMetricFamily("gowasm_exporter_up", "1: the exporter runs and answers scrapes.", value=1.0)
         up = GaugeMetricFamily("gowasm_exporter_browser_up", "1 while connected to the browser.", labels=("browser",))
-        targets = GaugeMetricFamily("gowasm_exporter_targets", "Attached, watched targets.", labels=("browser",))
+        targets = GaugeMetricFamily(
+            "gowasm_exporter_targets",
+            "Watched targets: pages, iframes (out-of-process ones, and same-process ones running Go), workers.",
+            labels=("browser", "type"),
+        )
         reconnects = CounterMetricFamily(
             "gowasm_exporter_reconnects", "Connections to the browser after the first one.", labels=("browser",)
         )
@@ -207,7 +211,10 @@ class ExporterCollector(Collector):
         )
         for name, browser in sorted(self.state.browsers.items()):
             up.add_metric((name,), 1.0 if browser.up else 0.0)
-            targets.add_metric((name,), len(self.state.watched_targets(browser)))
+            by_type = Counter({kind: 0 for kind in TARGET_TYPES})
+            by_type.update(t.type for t in self.state.watched_targets(browser))
+            for kind, count in sorted(by_type.items()):
+                targets.add_metric((name, kind), count)
             reconnects.add_metric((name,), health.reconnects(name))
             failures.add_metric((name,), health.connect_failures[name])
             crashes.add_metric((name,), health.renderer_crashes[name])

@@ -43,6 +43,13 @@ MAX_DETACHED_TARGETS = 1000  # targets kept per browser across a reconnect
 HISTORY_POINTS = 300  # five minutes at the default poll interval
 LATE_CALLS_KEPT = 3
 END_KINDS = ("panic", "fatal", "exit", "unload", "crash")
+TARGET_TYPES = ("page", "iframe", "worker")
+# The message of an "unload" end when a target goes away while Go runs in it.
+GONE_MESSAGES = {
+    "page": "the page closed while Go was running",
+    "iframe": "the iframe was removed or navigated away while Go was running",
+    "worker": "the worker was terminated while Go was running",
+}
 # Why a page payload can be rejected (gowasm_exporter_rejected_events_total starts at 0 for each).
 REJECT_REASONS = (
     "invalid",
@@ -50,7 +57,7 @@ REJECT_REASONS = (
     "snapshot_invalid",
     "snapshot_exception",
     "too_many_instances",
-    "other_frame",  # events of a shim in an iframe (its Go instances are not the page's)
+    "other_frame",  # binding calls from an execution context that is no frame's document (an isolated world)
 )
 # Bounds on what one target can make the daemon remember, whatever its page sends: instances of
 # its current document (the shim itself reports at most 64 per document), and instances of its
@@ -152,11 +159,12 @@ class PageMetrics:
 class TargetState:
     browser: str
     target_id: str
-    type: str
+    type: str  # "page", "iframe" (out-of-process, or a same-process frame's document) or "worker"
     url: str
     attach: str  # "early": set up before its first script; "late": was already running
     attached_at: float
     watched: bool = True  # False: its URL is filtered out; followed only to see its documents end
+    parent: str | None = None  # the target id of the page (or iframe) an iframe or worker is in
     current_doc: str | None = None
     instances: dict[tuple[str, int], InstanceState] = field(default_factory=dict)
     retired: dict[tuple[str, int], InstanceState] = field(default_factory=dict)
@@ -248,9 +256,17 @@ class ExporterState:
             del state.detached[target_id]
 
     def add_target(
-        self, browser: str, target_id: str, type_: str, url: str, *, early: bool, watched: bool = True
+        self,
+        browser: str,
+        target_id: str,
+        type_: str,
+        url: str,
+        *,
+        early: bool,
+        watched: bool = True,
+        parent: str | None = None,
     ) -> TargetState:
-        target = TargetState(browser, target_id, type_, url, "early" if early else "late", time.time(), watched)
+        target = TargetState(browser, target_id, type_, url, "early" if early else "late", time.time(), watched, parent)
         previous = self.browser(browser).detached.pop(target_id, None)
         if previous is not None:
             # Re-attached after a reconnect: same page, same documents, same instances.
@@ -272,8 +288,9 @@ class ExporterState:
         state = self.browsers.get(browser)
         target = None if state is None else state.targets.pop(target_id, None)
         if target is not None and closed and target.watched:
+            message = GONE_MESSAGES.get(target.type, GONE_MESSAGES["page"])
             for instance in target.instances.values():
-                self._end_without_exit(target, instance, "unload", "the page closed while Go was running")
+                self._end_without_exit(target, instance, "unload", message)
 
     def target_crashed(self, browser: str, target_id: str) -> None:
         target = self.target(browser, target_id)
@@ -337,7 +354,12 @@ class ExporterState:
         if not final:
             reported = {(snap.doc, item.iid) for item in snap.instances}
             for key in [k for k in target.instances if k[0] == snap.doc and k not in reported]:
-                del target.instances[key]  # the shim forgot it (its own bound): so do we
+                if target.instances[key].running:
+                    # Not forgotten: a poll evaluated just before the instance started can be
+                    # answered after its start event. Dropping it would lose its end, and count
+                    # it twice when the next poll lists it again.
+                    continue
+                target.retired[key] = target.instances.pop(key)  # the shim forgot it (its own bound)
 
     def apply_event(self, browser: str, target_id: str, event: ShimEvent) -> InstanceEnd | None:
         """Take a pushed event; return the end it recorded, if any."""

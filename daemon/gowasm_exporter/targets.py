@@ -2,9 +2,12 @@
 
 ``Target.setAutoAttach({autoAttach, waitForDebuggerOnStart, flatten})`` on the browser session
 attaches every page, the ones already open (not paused: instrumented late) and every one opened
-later by anyone (paused before its first script: instrumented early). Each attachment gets a
-:class:`~gowasm_exporter.instrument.PageInstrumentation` and a task that sets it up and polls it.
-Targets that are not pages are resumed and let go.
+later by anyone (paused before its first script: instrumented early). Each page's setup repeats
+the call on the page's own session, which brings its out-of-process iframes and dedicated
+workers the same way (their ``attachedToTarget`` arrives on the parent's session), and theirs in
+turn. Each attachment gets a :class:`~gowasm_exporter.instrument.TargetInstrumentation` and a
+task that sets it up and polls it. Other targets (service workers, browser UI) are resumed and
+let go.
 
 The ``--include``/``--exclude`` filters choose which pages are *reported*: every page gets the
 (inert without Go) shim, so a tab that navigates into a watched URL is already instrumented.
@@ -37,7 +40,7 @@ from typing import Any
 from .cdp import CDPError, Connection, ConnectionLost, Event, TargetClosed, TargetCrashed
 from .gate import NavigationGate
 from .health import ExporterHealth
-from .instrument import InstrumentConfig, PageInstrumentation
+from .instrument import InstrumentConfig, TargetInstrumentation
 from .labels import page_label
 from .state import ExporterState
 
@@ -49,6 +52,9 @@ log = logging.getLogger(__name__)
 RESTORE_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 KEPT_STABLE_AFTER = 60.0
 
+
+# What gets instrumented: pages, and the out-of-process iframes and dedicated workers they start.
+WATCHED_TYPES = ("page", "iframe", "worker")
 
 # Browser-internal documents (the blank first tab, settings, DevTools) are never reported.
 INTERNAL_SCHEMES = ("about:", "chrome:", "chrome-untrusted:", "chrome-extension:", "devtools:")
@@ -99,7 +105,9 @@ class _Attachment:
     session_id: str
     target_id: str
     url: str
-    instrumentation: PageInstrumentation
+    instrumentation: TargetInstrumentation
+    kind: str = "page"  # "page", "iframe" (out-of-process) or "worker"
+    parent: _Attachment | None = None  # the page or iframe an iframe or worker belongs to
     watched: bool = False  # by the URL filters (the state keeps the same flag)
     set_up: bool = False  # its setup went through once
     crashed: bool = False  # its renderer crashed and the tab was not reloaded yet
@@ -165,6 +173,13 @@ class TargetManager:
     def on_event(self, event: Event) -> None:
         if event.session_id is not None:
             attachment = self._by_session.get(event.session_id)
+            if event.method in ("Target.attachedToTarget", "Target.detachedFromTarget"):
+                # A page's (or iframe's) own iframes and workers, through its auto-attach.
+                if attachment is not None and event.method == "Target.attachedToTarget":
+                    self._attached(event.params, parent=attachment)
+                elif event.method == "Target.detachedFromTarget":
+                    self._detached(event.params)
+                return
             if attachment is not None:
                 if event.method == "Inspector.targetReloadedAfterCrash":
                     attachment.crashed = False
@@ -175,30 +190,39 @@ class TargetManager:
         if handler is not None:
             handler(self, event.params)
 
-    def _attached(self, params: dict[str, Any]) -> None:
+    def _attached(self, params: dict[str, Any], parent: _Attachment | None = None) -> None:
         session_id = params.get("sessionId")
         info = params.get("targetInfo") or {}
         waiting = bool(params.get("waitingForDebugger"))
         target_id = info.get("targetId")
+        kind = info.get("type")
         if not isinstance(session_id, str) or not isinstance(target_id, str):
             return
-        if info.get("type") != "page":
-            # Not ours to watch (browser UI, service workers...): resume it and let go.
+        if session_id in self._by_session:
+            return  # attached twice (the browser's and a page's auto-attach): one is enough
+        if kind != ("page" if parent is None else kind) or kind not in WATCHED_TYPES:
+            # Not ours to watch (browser UI, service workers, or a child target announced at the
+            # browser level, which its page's session also brings): resume it and let go.
             self._spawn(self._release(session_id, waiting))
             return
         url = str(info.get("url", ""))
-        log.debug("target %s attached (%s, waiting=%s)", target_id, url, waiting)
-        instrumentation = PageInstrumentation(
+        log.debug("%s %s attached (%s, waiting=%s)", kind, target_id, url, waiting)
+        instrumentation = TargetInstrumentation(
             self.connection.session(session_id),
             browser=self.browser,
             target_id=target_id,
             state=self.state,
             config=self.config,
+            kind=kind,
+            watch=self.url_filter,
         )
-        attachment = _Attachment(session_id, target_id, url, instrumentation)
+        attachment = _Attachment(session_id, target_id, url, instrumentation, kind, parent)
         self._by_session[session_id] = attachment
         self._by_target[target_id] = attachment
-        self.gate.setup_started(target_id)
+        if kind == "page":
+            # An iframe needs no gate: its document request is made before its target exists,
+            # and its paused renderer runs the new-document script before the document's own.
+            self.gate.setup_started(target_id)
         self._set_watched(attachment, early=waiting)
         attachment.task = asyncio.create_task(self._run_attachment(attachment, waiting), name=f"target-{target_id[:8]}")
 
@@ -209,10 +233,15 @@ class TargetManager:
         attachment = self._by_session.pop(session_id, None)
         if attachment is None:
             return  # detachedFromTarget can come more than once per session
-        self._by_target.pop(attachment.target_id, None)
+        if self._by_target.get(attachment.target_id) is attachment:
+            self._by_target.pop(attachment.target_id)
         self.connection.fail_session(session_id, TargetClosed(f"target {attachment.target_id} detached"))
         if attachment.task is not None:
             attachment.task.cancel()
+        # Its iframes and workers go with it (their own detach events may come later, or never).
+        for child in [a for a in self._by_session.values() if a.parent is attachment]:
+            self._detached({"sessionId": child.session_id})
+        attachment.instrumentation.forget_frames()
         self.state.remove_target(self.browser, attachment.target_id)
         self.health.shim_drops_seen.pop((self.browser, attachment.target_id), None)
 
@@ -275,7 +304,13 @@ class TargetManager:
         watched = self.url_filter(attachment.url)
         if self.state.target(self.browser, attachment.target_id) is None:
             self.state.add_target(
-                self.browser, attachment.target_id, "page", attachment.url, early=early, watched=watched
+                self.browser,
+                attachment.target_id,
+                attachment.kind,
+                attachment.url,
+                early=early,
+                watched=watched,
+                parent=None if attachment.parent is None else attachment.parent.target_id,
             )
         else:
             self.state.set_target_url(self.browser, attachment.target_id, attachment.url, watched=watched)

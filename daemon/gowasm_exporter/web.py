@@ -125,6 +125,7 @@ def _target_json(state: ExporterState, target: TargetState) -> dict[str, Any]:
     return {
         "target_id": target.target_id,
         "type": target.type,
+        "parent": target.parent,
         "url": target.url,
         "page": state.page_label_of(target),
         "attach": target.attach,
