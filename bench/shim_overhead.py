@@ -19,8 +19,9 @@ Configurations:
 ``exporter``        the exporter attached (subprocess, default settings, ``--cdp``), so the page
                     gets the shim at its first script, its module is probed, and it is polled.
 ``shim``            the same shim injected by this script without an exporter (no polling).
-``shim-no-timing``  the shim without the callback timer (``timing.js``' two ``performance.now()``).
-``shim-datenow``    the shim timing callbacks with ``Date.now()`` (1 ms resolution) instead.
+``shim-no-timing``  the shim without the callback timer (``timing.js``: no clock read at all).
+``shim-timing-all`` the shim timing every callback with ``performance.now()`` for the histogram
+                    (``--call-timing-sample 1``; the default times one call in 16).
 ``shim-no-probes``  the shim without load-time probes (the module runs unmodified: no exact
                     ``Release`` accounting).
 ``shim-stacks``     the shim plus a JS stack captured at every ``js.FuncOf`` (a feature the shim
@@ -48,7 +49,7 @@ CONFIGS = (
     "exporter",
     "shim",
     "shim-no-timing",
-    "shim-datenow",
+    "shim-timing-all",
     "shim-no-probes",
     "shim-stacks",
     "shim-stacks-64",
@@ -58,11 +59,8 @@ PATCHED = tuple(c.replace("shim", "patched", 1) for c in CONFIGS if c.startswith
 
 # Source edits that make the shim variants; each must match exactly once, or the shim changed and
 # the variant would silently measure something else.
-NO_TIMING = (
-    ("const $performanceNow = ", "const $performanceNow = () => 0;\nconst benchUnusedNow = "),
-    ("observe(seconds) {", "observe(seconds) {\n    return;"),
-)
-DATE_NOW_TIMING = (("const $performanceNow = ", "const $performanceNow = $now;\nconst benchUnusedNow = "),)
+NO_TIMING = (("const TIMING_SAMPLE = clampInt(", "const TIMING_SAMPLE = 0 && clampInt("),)
+TIMING_ALL = (("const TIMING_SAMPLE = clampInt(", "const TIMING_SAMPLE = 1 || clampInt("),)
 NO_PROBES = (("function prepareGoModule(input) {", "function prepareGoModule(input) {\n  return null;"),)
 
 
@@ -78,7 +76,7 @@ def stacks(every: int) -> tuple[tuple[str, str], ...]:
 EDITS: dict[str, tuple[tuple[str, str], ...]] = {
     "shim": (),
     "shim-no-timing": NO_TIMING,
-    "shim-datenow": DATE_NOW_TIMING,
+    "shim-timing-all": TIMING_ALL,
     "shim-no-probes": NO_PROBES,
     "shim-stacks": stacks(1),
     "shim-stacks-64": stacks(64),

@@ -33,7 +33,7 @@ GROUPS = {
     "panic forensics": ["tests/test_endings.py"],
     "release accounting": ["tests/test_releases.py", "tests/test_release_modes.py"],
     "compile paths, wasmexport, 2 instances": ["tests/test_coverage.py"],
-    "iframes and workers": ["tests/test_frames.py"],
+    "iframes and workers": ["tests/test_frames.py", "tests/test_frames_late.py"],
 }
 
 
@@ -157,6 +157,14 @@ exports, and their tests are skipped).
   any minifier; a property-mangling minifier may rename `_resume`, `_values`, `_idPool`, `_inst`.
   The shim feature-detects each and lists what it could not hook in `/api/targets`
   (`missing_hooks`); counts that depend on a missing member are then absent, not wrong.
+- **Iframes and workers**: Go in a dedicated worker, an out-of-process (cross-site) iframe or a
+  same-process iframe is a target of its own (`type` `worker` or `iframe`, `parent` = the page's
+  target id in `/api/targets`), labelled with its own URL as `page`; the column above checks exact
+  counts for each, started after the exporter and found already running. A removed iframe or a
+  terminated worker gets no event the shim could send its final counters from (a page does, on
+  `beforeunload`): what it did since the last poll (`--poll-interval`) is not counted, its end
+  (`unload`) is. Shared workers and service workers are not watched (service workers are let go
+  at once, so that attaching never keeps one alive).
 """
 
 

@@ -10,6 +10,8 @@ from gowasm_exporter.config import parse_config
 def test_defaults() -> None:
     config = parse_config([], env={})
     assert (config.host, config.port, config.cdp, config.poll_interval) == ("127.0.0.1", 9464, (), 1.0)
+    assert config.call_timing_sample == 16
+    assert parse_config([], env={"GOWASM_EXPORTER_CALL_TIMING_SAMPLE": "1"}).call_timing_sample == 1
 
 
 def test_environment_and_precedence() -> None:
@@ -28,7 +30,15 @@ def test_environment_and_precedence() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [["--listen", "nohost"], ["--listen", "h:99999"], ["--include", "("], ["--poll-interval", "0"]]
+    "argv",
+    [
+        ["--listen", "nohost"],
+        ["--listen", "h:99999"],
+        ["--include", "("],
+        ["--poll-interval", "0"],
+        ["--call-timing-sample", "-1"],
+        ["--call-timing-sample", str(2**20 + 1)],
+    ],
 )
 def test_bad_flags_exit_with_usage(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:

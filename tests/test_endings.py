@@ -64,7 +64,8 @@ CASES = [
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def exporter(chrome: str) -> AsyncIterator[Exporter]:
-    async with run_exporter("--cdp", chrome, "--poll-interval", "0.2") as running:
+    # Every callback timed, so that one slow call lands in its bucket (see the sampling test).
+    async with run_exporter("--cdp", chrome, "--poll-interval", "0.2", "--call-timing-sample", "1") as running:
         await running.wait_for_log("connected")
         yield running
 

@@ -256,6 +256,45 @@ async def test_cdp_socket_cut_mid_message_reconnects_and_counts_continue_exactly
         await proxy.close()
 
 
+async def test_a_panic_while_the_exporter_is_disconnected_is_counted_once_after_the_reconnect(
+    newest_go: GoToolchain, site: StaticSite, chrome: str, client: CDPClient
+) -> None:
+    """The page's Go program panics while the browser is unreachable: its exit event reached no
+    one, so the shim sends it again when the exporter re-attaches; the panic is counted once, with
+    its message, and a further re-attach does not count it again."""
+    app = alias_app(site, newest_go, "ledger", "ledger-away")
+    labels = labels_of(app)
+    proxy = await FaultInjectingProxy.to(chrome)
+    page: Page | None = None
+    try:
+        async with run_exporter("--cdp", proxy.endpoint, "--poll-interval", POLL) as exporter:
+            await exporter.wait_for_log(f"browser {proxy.endpoint}: connected")
+            page = await client.open_page(app.url)
+            await ledger_ready(page)
+            await exporter.settled(page.target_id)
+            for outage in (1, 2):
+                proxy.down()
+                await wait_for_metric(
+                    exporter, lambda m: m.get("gowasm_exporter_browser_up", browser=proxy.endpoint) == 0
+                )
+                if outage == 1:
+                    assert await page.evaluate("ledger.panic('while nobody watched')") is None
+                proxy.up()
+                await exporter.wait_for_log(f"browser {proxy.endpoint}: connected", count=1 + outage)
+                m = await wait_for_metric(exporter, lambda m: m.get("gowasm_panics_total", **labels, kind="panic") == 1)
+                await exporter.settled(page.target_id)
+                m = await exporter.metrics()
+                assert m.get("gowasm_panics_total", **labels, kind="panic") == 1
+                assert m.get("gowasm_exits_total", **labels, code="2") == 1
+                [record] = (await exporter.json(f"/api/panics?page={app.url}"))["panics"]
+                assert (record["kind"], record["message"]) == ("panic", "while nobody watched")
+            assert await exporter.stop() == 0
+    finally:
+        if page is not None:
+            await page.close()
+        await proxy.close()
+
+
 async def test_stalled_cdp_connection_is_dropped_by_the_heartbeat(
     newest_go: GoToolchain, site: StaticSite, chrome: str, client: CDPClient
 ) -> None:

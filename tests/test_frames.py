@@ -117,6 +117,29 @@ async def test_a_worker_started_by_a_watched_page_is_counted_exactly(
         await contexts.page.close()
 
 
+async def test_a_panic_in_a_worker_is_recorded_with_its_trace(
+    go: GoToolchain, site: StaticSite, client: CDPClient, exporter: Exporter
+) -> None:
+    """The worker's Go program panics in a callback: one ``panic`` end for the worker's page label,
+    with the panic value and the callback as its cause; the page itself runs on."""
+    worker_url = f"{base(site, go)}/ledger_worker.js"
+    labels = {"page": worker_url, "module": module_of(site, go)}
+    contexts, [start] = await Contexts.open(client, f"{base(site, go)}/contexts.html?workers=1")
+    try:
+        await contexts.call(0, "makeFuncs", 2)
+        answer = await contexts.page.evaluate("call(0, 'panic', undefined)", await_promise=True)
+        # A panic in a callback does not throw to its JS caller; the next call into Go does.
+        assert (answer["error"], answer["stats"]) == (None, None)
+        m = await wait_for_metric(exporter, lambda m: m.get("gowasm_panics_total", **labels, kind="panic") == 1)
+        assert m.get(FUNCS, **labels) == start + 2
+        [end] = (await exporter.json(f"/api/panics?page={worker_url}"))["panics"]
+        assert (end["kind"], end["value"], end["exit_code"]) == ("panic", "ledger panic", 2)
+        assert end["cause"]["entry"] == "callback"
+        assert "panic: ledger panic" in end["trace"]
+    finally:
+        await contexts.page.close()
+
+
 async def test_a_cross_site_iframe_opened_after_the_exporter_is_counted_exactly(
     go: GoToolchain, site: StaticSite, client: CDPClient, exporter: Exporter
 ) -> None:

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_daemon_and_node_tests_inject_the_same_text() -> None:
     """Python's composition and instrument/test/helpers.mjs' agree byte for byte."""
-    config = {"binding": "__b", "maxStderr": 4096, "maxInstances": 64}
+    config = {"binding": "__b", "maxStderr": 4096, "maxInstances": 64, "timingSample": 16}
     script = (
         f"import('./instrument/test/helpers.mjs').then((h) => process.stdout.write(h.shimSource({json.dumps(config)})))"
     )

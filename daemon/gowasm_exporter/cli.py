@@ -77,7 +77,10 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
         )
     )
     instrument_config = InstrumentConfig(
-        binding=DEFAULT_BINDING, poll_interval=config.poll_interval, command_timeout=config.command_timeout
+        binding=DEFAULT_BINDING,
+        poll_interval=config.poll_interval,
+        command_timeout=config.command_timeout,
+        timing_sample=config.call_timing_sample,
     )
     url_filter = UrlFilter(config.include, config.exclude)
 

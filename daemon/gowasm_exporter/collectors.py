@@ -37,7 +37,8 @@ class GoInstanceCollector(Collector):
         )
         durations = HistogramMetricFamily(
             "gowasm_func_call_duration_seconds",
-            "Time JS->Go callbacks spent in Go (the page's event loop is blocked meanwhile).",
+            "Time JS->Go callbacks spent in Go (the page's event loop is blocked meanwhile); every Nth call "
+            "of an instance is timed and counts N times (--call-timing-sample).",
             labels=INSTANCE_LABELS,
         )
         long_calls = CounterMetricFamily(

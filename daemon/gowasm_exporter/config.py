@@ -34,6 +34,7 @@ class Config:
     panic_history: int
     leak_sites: int
     log_level: str
+    call_timing_sample: int = 16  # every Nth callback of an instance is timed for the histogram
     api_token: str | None = None  # bearer token required by /api/* and / (None: open)
     reload_after_exit: float | None = None  # seconds; None: kept-open pages are not reloaded
 
@@ -77,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="creation sites exported per page/module in gowasm_funcs_live_by_site (default 10)",
     )
+    p.add_argument(
+        "--call-timing-sample",
+        type=int,
+        metavar="N",
+        help="time every Nth JS->Go call of an instance for gowasm_func_call_duration_seconds, counted N "
+        "times (default 16; 1 times every call; long calls are counted either way); 0 turns call timing off "
+        "(no histogram, no long calls): about 1%% of a round trip saved, see docs/performance.md",
+    )
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default info")
     p.add_argument(
         "--api-token",
@@ -93,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+MAX_TIMING_SAMPLE = 1 << 20  # the shim's own bound (instrument/src/timing.js)
 DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
 DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 TOKEN = re.compile(r"^[\x21-\x7e]+$")  # what fits in an Authorization header as is
@@ -170,6 +180,8 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
     host, sep, port_text = listen.rpartition(":")
     if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         parser.error(f"--listen {listen!r}: expected HOST:PORT")
+    if int(number("call_timing_sample", int, 16, 0)) > MAX_TIMING_SAMPLE:
+        parser.error(f"--call-timing-sample must be at most {MAX_TIMING_SAMPLE}")
     return Config(
         cdp=many("cdp"),
         chrome=value("chrome"),
@@ -183,6 +195,7 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         max_label_values=int(number("max_label_values", int, 100, 1)),
         panic_history=int(number("panic_history", int, 100, 1)),
         leak_sites=int(number("leak_sites", int, 10, 1)),
+        call_timing_sample=int(number("call_timing_sample", int, 16, 0)),
         log_level=value("log_level", "info") or "info",
         api_token=api_token(),
         reload_after_exit=duration("reload_after_exit"),

@@ -51,6 +51,7 @@ class InstrumentConfig:
     poll_interval: float
     command_timeout: float
     max_stderr: int = 65536
+    timing_sample: int = 16  # the shim's CONFIG.timingSample
     events_per_second: float = 200.0
     event_burst: int = 1000
 
@@ -111,7 +112,9 @@ class TargetInstrumentation:
         self.kind = kind  # "page", "iframe" or "worker"
         self.watch = watch  # the URL filters, for same-process iframes' documents
         self._bucket = TokenBucket(config.events_per_second, config.event_burst)
-        self._shim = shim_source(binding=config.binding, max_stderr=config.max_stderr)
+        self._shim = shim_source(
+            binding=config.binding, max_stderr=config.max_stderr, timing_sample=config.timing_sample
+        )
         self.adopted = 0
         # The target's own default execution context (Runtime.executionContextCreated): the shim
         # also runs in same-process iframes, whose contexts are told apart. None until known (and

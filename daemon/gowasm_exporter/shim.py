@@ -36,9 +36,16 @@ def shim_body() -> str:
     return "\n".join((root / name).read_text(encoding="utf-8") for name in manifest["files"])
 
 
-def shim_source(*, binding: str = DEFAULT_BINDING, max_stderr: int = 65536, max_instances: int = 64) -> str:
+def shim_source(
+    *, binding: str = DEFAULT_BINDING, max_stderr: int = 65536, max_instances: int = 64, timing_sample: int = 16
+) -> str:
     """The text to inject: the shim modules applied to their configuration."""
-    config: dict[str, Any] = {"binding": binding, "maxStderr": max_stderr, "maxInstances": max_instances}
+    config: dict[str, Any] = {
+        "binding": binding,
+        "maxStderr": max_stderr,
+        "maxInstances": max_instances,
+        "timingSample": timing_sample,
+    }
     return f"(function (CONFIG) {{\n{shim_body()}\n}})({json.dumps(config, separators=(',', ':'))});\n"
 
 
@@ -55,7 +62,10 @@ SNAPSHOT_EXPRESSION = (
     f"let t; try {{ t = JSON.stringify(v); }} catch (_) {{ return v; }} "
     f"return typeof t === 'string' ? (t.length <= {MAX_SNAPSHOT_CHARS} ? t : false) : v; }})()"
 )
-REBIND_EXPRESSION = f"(() => {{ const s = globalThis[{SHIM_KEY}]; return s ? s.rebind() : false; }})()"
+# After an attach to a running document (the daemon reconnected, or arrived late): take the new
+# binding, flush what waited for it, and send the exits of ended instances again (an exit while
+# the daemon was away reached no one; the state records each end once).
+REBIND_EXPRESSION = f"(() => {{ const s = globalThis[{SHIM_KEY}]; return s ? s.rebind(true) : false; }})()"
 # Called on the array Runtime.queryObjects returns (``this``): hand idle Go instances to the shim.
 ADOPT_FUNCTION = f"function () {{ const s = globalThis[{SHIM_KEY}]; return s ? s.adopt(this) : 0; }}"
 # The prototype whose instances are Go programs: wasm_exec.js' global class.

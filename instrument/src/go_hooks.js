@@ -88,11 +88,11 @@ function patchGoClass(GoClass) {
       rec.calls++;
       const entry = { rec, kind: "callback", funcId: event.id, event };
       enter(entry);
-      const started = $performanceNow();
+      const token = rec.timing.begin();
       try {
         return $apply(original, this, arguments);
       } finally {
-        rec.timing.observe(($performanceNow() - started) / 1000);
+        rec.timing.end(token);
         leave(entry);
       }
     });
@@ -179,14 +179,27 @@ function onExit(rec, code) {
     return;
   }
   const stderr = rec.stderr.report();
-  emit("exit", {
+  // Kept: a daemon that was disconnected when it was sent asks for it again (resendEnds).
+  rec.exitEvent = {
     iid: rec.iid,
     code: rec.exitCode,
     stderr: stderr.text,
     stderrTruncated: stderr.truncated,
     cause: causeOf(currentEntry(rec)),
     instance: rec.snapshot(),
-  });
+  };
+  emit("exit", rec.exitEvent);
+}
+
+// The exit events of this document's ended instances, sent again: the binding call of an exit
+// that happened while the daemon was disconnected reached no one. The daemon records an end once,
+// so a repeat of one it has changes nothing.
+function resendEnds() {
+  for (const rec of records) {
+    if (rec.exitEvent !== undefined) {
+      emit("exit", rec.exitEvent);
+    }
+  }
 }
 
 // The first few calls into a dead instance are reported with their JS stack: they name the code

@@ -145,7 +145,7 @@ class GoInstanceRecord {
       code: this.exitCode,
       refs: this.exited ? null : this.refsLive(),
       memory: this.memoryBytes(),
-      durations: this.timing.snapshot(),
+      durations: TIMING_SAMPLE === 0 ? null : this.timing.snapshot(),
       accounting: this.accounting,
       flavour: this.flavour,
       released: this.accounting === "exact" ? this.funcsReleased : null,

@@ -265,11 +265,11 @@ function observedExport(fn, name, ctx) {
     rec.calls++;
     const entry = { rec, kind: "export", funcId: null, event: null, exportName: name };
     enter(entry);
-    const started = $performanceNow();
+    const token = rec.timing.begin();
     try {
       return $apply(fn, this, arguments);
     } finally {
-      rec.timing.observe(($performanceNow() - started) / 1000);
+      rec.timing.end(token);
       leave(entry);
     }
   };

@@ -9,6 +9,7 @@
 //   maxStderr  bound, in characters, on the fd-2 text kept per Go instance
 //   maxInstances  bound on the Go instances remembered per document
 //   longCallMs  callbacks longer than this count as long (default 50)
+//   timingSample  every Nth callback of an instance is timed for the duration histogram (default 16)
 
 "use strict";
 

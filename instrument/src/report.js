@@ -15,12 +15,16 @@ const pending = []; // serialised events waiting for the binding, bounded
 const MAX_PENDING = 64;
 
 // Re-read the binding: at start-up, on every poll while it is missing, and when the daemon
-// re-attaches (a binding added by a new CDP session is a new function).
-function rebind() {
+// re-attaches (a binding added by a new CDP session is a new function; `reattached`: the daemon
+// may have missed events meanwhile, and the exits among them are sent again).
+function rebind(reattached) {
   const candidate = guard(() => globalThis[CONFIG.binding]);
   if (typeof candidate === "function") {
     bindingFn = candidate;
     flushPending();
+    if (reattached === true) {
+      guard(resendEnds);
+    }
   }
   return bindingFn !== null;
 }

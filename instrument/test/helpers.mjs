@@ -21,7 +21,7 @@ export function shimSource(config = {}) {
   const body = manifest.files
     .map((f) => fs.readFileSync(path.join(instrumentDir, f), "utf8"))
     .join("\n");
-  const cfg = { binding: BINDING, maxStderr: 65536, maxInstances: 64, ...config };
+  const cfg = { binding: BINDING, maxStderr: 65536, maxInstances: 64, timingSample: 1, ...config };
   return `(function (CONFIG) {\n${body}\n})(${JSON.stringify(cfg)});\n`;
 }
 

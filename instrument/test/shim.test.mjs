@@ -71,6 +71,32 @@ for (const root of roots) {
       assert.equal(only(page).calls - before, 25 + 1 + 1 + 3);
     });
 
+    test("times every Nth callback (timingSample), each timed call counting N times", async () => {
+      const page = newPage();
+      page.injectShim({ timingSample: 5 });
+      page.loadWasmExec(root);
+      const ledger = await startLedger(page, bytes());
+      for (let i = 0; i < 23; i++) {
+        ledger.noop();
+      }
+      const snap = only(page);
+      const counted = snap.durations.buckets.reduce((a, b) => a + b, 0);
+      assert.equal(counted, 5 * Math.floor(snap.calls / 5));
+      assert.equal(snap.durations.long, 0);
+    });
+
+    test("timingSample 0 turns call timing off", async () => {
+      const page = newPage();
+      page.injectShim({ timingSample: 0 });
+      page.loadWasmExec(root);
+      const ledger = await startLedger(page, bytes());
+      const before = only(page).calls;
+      ledger.noop();
+      const snap = only(page);
+      assert.equal(snap.durations, null);
+      assert.equal(snap.calls - before, 1); // still counted
+    });
+
     test("reports the js.Value ref table and linear memory exactly", async () => {
       const page = newPage();
       page.injectShim();
