@@ -124,6 +124,7 @@ async def test_a_panic_in_a_worker_is_recorded_with_its_trace(
     with the panic value and the callback as its cause; the page itself runs on."""
     worker_url = f"{base(site, go)}/ledger_worker.js"
     labels = {"page": worker_url, "module": module_of(site, go)}
+    before = (await exporter.metrics()).get(FUNCS, **labels) or 0  # this module's other worker tests
     contexts, [start] = await Contexts.open(client, f"{base(site, go)}/contexts.html?workers=1")
     try:
         await contexts.call(0, "makeFuncs", 2)
@@ -131,8 +132,8 @@ async def test_a_panic_in_a_worker_is_recorded_with_its_trace(
         # A panic in a callback does not throw to its JS caller; the next call into Go does.
         assert (answer["error"], answer["stats"]) == (None, None)
         m = await wait_for_metric(exporter, lambda m: m.get("gowasm_panics_total", **labels, kind="panic") == 1)
-        assert m.get(FUNCS, **labels) == start + 2
-        [end] = (await exporter.json(f"/api/panics?page={worker_url}"))["panics"]
+        assert m.get(FUNCS, **labels) == before + start + 2
+        [end] = (await exporter.json(f"/api/panics?page={worker_url}&kind=panic"))["panics"]
         assert (end["kind"], end["value"], end["exit_code"]) == ("panic", "ledger panic", 2)
         assert end["cause"]["entry"] == "callback"
         assert "panic: ledger panic" in end["trace"]
