@@ -232,7 +232,18 @@ class Exporter:
     async def stop(self) -> int:
         if self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(self.proc.wait(), 15)
+        try:
+            code = await asyncio.wait_for(asyncio.shield(self.proc.wait()), 15)
+        except TimeoutError:
+            # Ask it what it waits for (the daemon dumps its tasks on SIGUSR1), then end it.
+            self.proc.send_signal(signal.SIGUSR1)
+            await asyncio.sleep(1)
+            self.proc.kill()
+            await self.proc.wait()
+            await self._reader
+            raise AssertionError(
+                "the exporter did not stop within 15 s of SIGTERM; its log:\n" + "\n".join(self.log_lines[-80:])
+            ) from None
         await self._reader
         await self.http.aclose()
         return code

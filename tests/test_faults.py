@@ -651,6 +651,18 @@ async def test_a_stop_signal_ends_it_within_seconds_and_leaves_pages_running(
                 await late.close()
 
 
+async def test_sigusr1_dumps_the_tasks_and_it_runs_on(chrome: str) -> None:
+    """``kill -USR1``: the exporter writes its asyncio tasks (one per browser supervisor, the HTTP
+    server, ...) and where each waits to stderr, and keeps serving."""
+    async with run_exporter("--cdp", chrome) as exporter:
+        await exporter.wait_for_log("connected")
+        exporter.proc.send_signal(signal.SIGUSR1)
+        await exporter.wait_for_log("gowasm-exporter: ")
+        await exporter.wait_for_log(f"-- browser {chrome}:")
+        assert (await exporter.json("/healthz"))["browsers"] == {chrome: True}
+        assert await exporter.stop() == 0
+
+
 async def test_metrics_answer_while_every_browser_is_gone() -> None:
     """No browser at all, for the whole run: /metrics and /healthz answer, the browser is reported
     down, and failed attempts are counted."""

@@ -89,6 +89,8 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
 
     async with contextlib.AsyncExitStack() as stack:
         embedded: EmbeddedChromium | None = None
@@ -126,9 +128,20 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
             server.should_exit = True
             for task in tasks:
                 task.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+            with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
                 loop.remove_signal_handler(sig)
+
+
+def dump_tasks() -> None:
+    """SIGUSR1: write every asyncio task and where it waits to stderr, for a daemon that seems stuck
+    (``kill -USR1 PID``); it goes on running."""
+    tasks = asyncio.all_tasks()
+    print(f"gowasm-exporter: {len(tasks)} task(s)", file=sys.stderr)
+    for task in tasks:
+        print(f"-- {task.get_name()}: {task.get_coro()!r}", file=sys.stderr)
+        task.print_stack(limit=8, file=sys.stderr)
+    sys.stderr.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
