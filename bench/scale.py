@@ -15,8 +15,9 @@ At each level (default 1, 10, 50, 100 tabs), after the polls settle:
   for the same window on the same tabs; then the exporter starts again (it re-attaches the tabs;
   their shim, probes and counters are still in place).
 
-``--emulate-push`` measures a proposed design instead: the shim pushes its snapshot through the
-binding once a second (the worst case of pushing on change) and the exporter does not poll.
+``--push`` runs the exporter in push mode (``--push``: each page sends its snapshot a second
+after its Go program changed something, and is polled every 10 s); with the default ``--busy``
+every tab changes all the time, the worst case for it; ``--busy 0`` leaves the tabs idle.
 
 Run: ``.venv/bin/python bench/scale.py [--pages 1 10 50 100] [--window 20] [--no-naive] [--json out.json]``
 """
@@ -33,21 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import harness
-
-# --emulate-push: what the exporter would cost if the shim pushed its snapshot (one binding call
-# per page per second, the worst case of push-on-change: every busy tab changes every second)
-# instead of being polled. The exporter polls only once an hour; each tab pushes a "snapshot"
-# event, which the daemon already takes (it is what the shim sends when a document goes away).
-PUSH_EVERY_SECOND = """
-(() => {
-  const shim = globalThis[Symbol.for("gowasm-exporter.shim")];
-  setInterval(() => {
-    const snapshot = shim.snapshot();
-    __gowasmExporterEvent(JSON.stringify({ v: 1, type: "snapshot", doc: shim.doc, t: Date.now(), snapshot }));
-  }, 1000);
-  return true;
-})()
-"""
 
 
 def peak_rss(pid: int) -> int:
@@ -124,14 +110,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             pages: list[harness.Page] = []
             stack = contextlib.AsyncExitStack()
             try:
-                exporter_args = ("--cdp", endpoint, *(("--poll-interval", "3600") if args.emulate_push else ()))
+                exporter_args = ("--cdp", endpoint, *(("--push",) if args.push else ()))
                 exporter = await stack.enter_async_context(harness.run_exporter(*exporter_args))
                 await harness.wait_browsers_up(exporter)
                 for n in args.pages:
                     while len(pages) < n:
                         pages.append(await harness.open_app(client, url))
-                        if args.emulate_push:
-                            await pages[-1].evaluate(PUSH_EVERY_SECOND)
                     await asyncio.sleep(args.settle)
                     level: dict[str, Any] = {"pages": n, "reported": await reported_pages(exporter)}
                     level["exporter"] = await cpu_window(exporter.proc.pid, client, args.window)
@@ -205,9 +189,9 @@ def main() -> None:
     p.add_argument("--busy", type=int, default=100, help="each tab calls into Go every BUSY ms (default 100)")
     p.add_argument("--naive", action=argparse.BooleanOptionalAction, default=True, help="compare the naive poller")
     p.add_argument(
-        "--emulate-push",
+        "--push",
         action="store_true",
-        help="tabs push their snapshot every second and the exporter does not poll (a proposed design)",
+        help="run the exporter in push mode (pages push snapshots on change, polled every 10 s)",
     )
     p.add_argument("--go", default="1.27.3")
     p.add_argument("--json", help="also write the results to this file")

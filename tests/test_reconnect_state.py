@@ -99,3 +99,18 @@ def test_a_poll_answered_after_the_start_event_loses_nothing() -> None:
     state.apply_event("b", "T", InstanceStart("d3", 1, "early", MODULE))  # reloaded again
     assert state.counters[LABELS].funcs_created == 9
     assert [(end.doc, end.kind) for end in state.ends] == [("d2", "unload"), ("d1", "unload")]
+
+
+def test_a_pushed_snapshot_counts_like_a_poll() -> None:
+    """Push mode: a live snapshot advances the counters, the poll count and the current document
+    (ending the previous document's running instance) exactly as a poll does."""
+    state = connected()
+    state.apply_snapshot("b", "T", reading(0))
+    target = state.target("b", "T")
+    assert target is not None
+    polls = target.polls
+    d2 = Snapshot("d2", (InstanceSnapshot(1, "early", MODULE, 9, 0, 0, False, None, 10, 1 << 20),), (), 0)
+    state.apply_event("b", "T", DocumentFlush(d2, live=True))
+    assert (target.current_doc, target.polls) == ("d2", polls + 1)
+    assert state.counters[LABELS].funcs_created == 9
+    assert [end.kind for end in state.ends] == ["unload"]  # d1 ended when d2 took over

@@ -56,6 +56,10 @@ def test_events_parse() -> None:
     flush = parse_event(event(type="snapshot", snapshot=snapshot()))
     assert isinstance(flush, DocumentFlush)
     assert flush.snapshot.instances[0].refs == 12
+    assert flush.live is False  # a document's last word
+    pushed = parse_event(event(type="snapshot", snapshot=snapshot(), live=True))
+    assert isinstance(pushed, DocumentFlush) and pushed.live is True  # push mode
+    assert parse_event(event(type="snapshot", snapshot=snapshot(), live="yes")).live is False  # only true is true
 
 
 def test_long_panic_text_is_truncated_not_rejected() -> None:

@@ -81,6 +81,7 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
         poll_interval=config.poll_interval,
         command_timeout=config.command_timeout,
         timing_sample=config.call_timing_sample,
+        push_poll_interval=config.push_poll_interval,
     )
     url_filter = UrlFilter(config.include, config.exclude)
 

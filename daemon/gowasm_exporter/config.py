@@ -35,6 +35,7 @@ class Config:
     leak_sites: int
     log_level: str
     call_timing_sample: int = 16  # every Nth callback of an instance is timed for the histogram
+    push_poll_interval: float | None = None  # push mode: pages push snapshots, polled this rarely
     api_token: str | None = None  # bearer token required by /api/* and / (None: open)
     reload_after_exit: float | None = None  # seconds; None: kept-open pages are not reloaded
 
@@ -86,6 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
         "times (default 16; 1 times every call; long calls are counted either way); 0 turns call timing off "
         "(no histogram, no long calls): about 1%% of a round trip saved, see docs/performance.md",
     )
+    p.add_argument(
+        "--push",
+        action="store_true",
+        default=None,
+        help="push mode: each page sends its snapshot --poll-interval after its Go program changed "
+        "something (idle pages send nothing), and is polled only every --push-poll-interval",
+    )
+    p.add_argument(
+        "--push-poll-interval",
+        type=float,
+        metavar="SECONDS",
+        help="in push mode, how often pages are still polled (page metrics, liveness; default 10)",
+    )
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default info")
     p.add_argument(
         "--api-token",
@@ -126,6 +140,17 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         if given is not None:
             return given
         return env.get(_env_name(dest), default)
+
+    def flag(dest: str) -> bool:
+        """A switch: on the command line, or ``1``/``true``/``yes``/``on`` in the environment."""
+        if getattr(args, dest):
+            return True
+        raw = env.get(_env_name(dest), "").strip().lower()
+        if raw in ("", "0", "false", "no", "off"):
+            return False
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        parser.error(f"{_env_name(dest)}: expected 1/0, true/false, yes/no or on/off, not {raw!r}")
 
     def many(dest: str) -> tuple[str, ...]:
         given = getattr(args, dest)
@@ -196,6 +221,7 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         panic_history=int(number("panic_history", int, 100, 1)),
         leak_sites=int(number("leak_sites", int, 10, 1)),
         call_timing_sample=int(number("call_timing_sample", int, 16, 0)),
+        push_poll_interval=number("push_poll_interval", float, 10.0, 0.05) if flag("push") else None,
         log_level=value("log_level", "info") or "info",
         api_token=api_token(),
         reload_after_exit=duration("reload_after_exit"),

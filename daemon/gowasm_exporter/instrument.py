@@ -52,6 +52,15 @@ class InstrumentConfig:
     command_timeout: float
     max_stderr: int = 65536
     timing_sample: int = 16  # the shim's CONFIG.timingSample
+    # Push mode: the shim sends its snapshot poll_interval after a change, and the daemon polls
+    # only every push_poll_interval (page metrics, documents that stopped talking). None: off.
+    push_poll_interval: float | None = None
+
+    @property
+    def full_poll_interval(self) -> float:
+        """How often each target is polled."""
+        return self.poll_interval if self.push_poll_interval is None else self.push_poll_interval
+
     events_per_second: float = 200.0
     event_burst: int = 1000
 
@@ -113,7 +122,10 @@ class TargetInstrumentation:
         self.watch = watch  # the URL filters, for same-process iframes' documents
         self._bucket = TokenBucket(config.events_per_second, config.event_burst)
         self._shim = shim_source(
-            binding=config.binding, max_stderr=config.max_stderr, timing_sample=config.timing_sample
+            binding=config.binding,
+            max_stderr=config.max_stderr,
+            timing_sample=config.timing_sample,
+            push_ms=0 if config.push_poll_interval is None else max(1, round(config.poll_interval * 1000)),
         )
         self.adopted = 0
         # The target's own default execution context (Runtime.executionContextCreated): the shim
@@ -238,7 +250,7 @@ class TargetInstrumentation:
     async def poll_forever(self) -> None:
         while True:
             await self.poll_once()
-            await asyncio.sleep(self.config.poll_interval)
+            await asyncio.sleep(self.config.full_poll_interval)
 
     async def poll_once(self) -> None:
         """Read the shim's snapshots (the target's, then each same-process iframe's) and the

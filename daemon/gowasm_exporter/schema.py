@@ -147,9 +147,11 @@ class LateCall:
 
 @dataclass(frozen=True, slots=True)
 class DocumentFlush:
-    """The final snapshot a document pushes when it goes away (``pagehide``)."""
+    """A snapshot the document pushes: its final one when it goes away (``beforeunload``), or,
+    in push mode (``live``), one shortly after its Go program changed something."""
 
     snapshot: Snapshot
+    live: bool = False
 
 
 ShimEvent = InstanceStart | InstanceExit | DocumentFlush | LateCall
@@ -196,7 +198,7 @@ def parse_event(payload: str) -> ShimEvent:
         snap = parse_snapshot(obj.get("snapshot"))
         if snap.doc != doc:
             raise PayloadError("snapshot of another document")
-        return DocumentFlush(snap)
+        return DocumentFlush(snap, live=obj.get("live") is True)
     raise PayloadError(f"unknown event type {kind!r}")
 
 

@@ -37,7 +37,12 @@ def shim_body() -> str:
 
 
 def shim_source(
-    *, binding: str = DEFAULT_BINDING, max_stderr: int = 65536, max_instances: int = 64, timing_sample: int = 16
+    *,
+    binding: str = DEFAULT_BINDING,
+    max_stderr: int = 65536,
+    max_instances: int = 64,
+    timing_sample: int = 16,
+    push_ms: int = 0,
 ) -> str:
     """The text to inject: the shim modules applied to their configuration."""
     config: dict[str, Any] = {
@@ -46,6 +51,8 @@ def shim_source(
         "maxInstances": max_instances,
         "timingSample": timing_sample,
     }
+    if push_ms:
+        config["pushMs"] = push_ms
     return f"(function (CONFIG) {{\n{shim_body()}\n}})({json.dumps(config, separators=(',', ':'))});\n"
 
 

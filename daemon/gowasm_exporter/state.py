@@ -367,7 +367,8 @@ class ExporterState:
         if target is None:
             return None
         if isinstance(event, DocumentFlush):
-            self.apply_snapshot(browser, target_id, event.snapshot, final=True)
+            # A live push is a poll the page made itself; a final one is the document's last word.
+            self.apply_snapshot(browser, target_id, event.snapshot, final=not event.live)
             return None
         if event.doc != target.current_doc and (event.doc, event.iid) not in target.retired:
             # A new document announces itself before the next poll sees it.

@@ -262,6 +262,9 @@ function enter(entry) {
 }
 
 function leave(entry) {
+  if (pushTimer === null && PUSH_MS > 0) {
+    schedulePush(); // everything a Go program changes, it changes inside a call like this one
+  }
   if (active.length > 0 && active[active.length - 1] === entry) {
     active.pop(); // the usual case; lastIndexOf + splice cost ~60 ns per callback
     return;

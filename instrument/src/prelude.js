@@ -10,6 +10,8 @@
 //   maxInstances  bound on the Go instances remembered per document
 //   longCallMs  callbacks longer than this count as long (default 50)
 //   timingSample  every Nth callback of an instance is timed for the duration histogram (default 16)
+//   pushMs     push mode (0: off): the snapshot is sent this long after a call into Go, at most
+//              once per pushMs, instead of waiting for the daemon's poll
 
 "use strict";
 
@@ -30,6 +32,7 @@ const $getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
 const $stringify = JSON.stringify;
 const $isArray = Array.isArray;
 const $now = Date.now;
+const $setTimeout = typeof setTimeout === "function" ? setTimeout : null;
 const $WeakMap = WeakMap;
 const $TextDecoder = typeof TextDecoder === "function" ? TextDecoder : null;
 

@@ -29,6 +29,22 @@ function rebind(reattached) {
   return bindingFn !== null;
 }
 
+// Push mode (CONFIG.pushMs): instead of waiting to be polled, the snapshot is sent pushMs after
+// the first call into Go since the last push, so an idle page sends nothing and a busy one one
+// snapshot per pushMs; the daemon then polls only rarely (page metrics, liveness). The timer is
+// armed from leave() (instances.js), whatever the kind of call (run, callback, Go timer, export).
+const PUSH_MS = $setTimeout === null ? 0 : clampInt(CONFIG.pushMs, 0, 3600000, 0);
+let pushTimer = null;
+
+function schedulePush() {
+  pushTimer = $setTimeout(pushNow, PUSH_MS);
+}
+
+function pushNow() {
+  pushTimer = null;
+  guard(() => emit("snapshot", { snapshot: snapshot(), live: true }));
+}
+
 let eventsSent = 0;
 let eventsFailed = 0;
 

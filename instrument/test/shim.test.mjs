@@ -85,6 +85,27 @@ for (const root of roots) {
       assert.equal(snap.durations.long, 0);
     });
 
+    test("push mode sends the snapshot pushMs after a call into Go, once, and nothing when idle", async () => {
+      const page = newPage();
+      page.injectShim({ pushMs: 30 });
+      page.loadWasmExec(root);
+      const ledger = await startLedger(page, bytes());
+      await new Promise((resolve) => setTimeout(resolve, 60)); // the start-up push
+      const pushes = () => page.events.filter((e) => e.type === "snapshot" && e.live === true);
+      const before = pushes().length;
+      ledger.makeFuncs(4);
+      ledger.noop();
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      const after = pushes();
+      assert.equal(after.length, before + 1); // two calls, one push
+      const [rec] = after[after.length - 1].snapshot.instances;
+      assert.equal(rec.created, page.run("ledger.stats().funcsCreated"));
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      assert.equal(pushes().length, before + 2); // stats() above was a call too; then idle: no more
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      assert.equal(pushes().length, before + 2);
+    });
+
     test("timingSample 0 turns call timing off", async () => {
       const page = newPage();
       page.injectShim({ timingSample: 0 });
