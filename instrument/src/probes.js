@@ -114,6 +114,8 @@ class ProbeContext {
     this.instance = null;
     this.go = null;
     this.view = null;
+    this.rec = null; // the Go instance's record, once known (probes fire on every FuncOf/Release)
+    this.values = null; // its ref table (wasm_exec.js sets `_values` once, in run())
   }
 
   dataView() {
@@ -150,16 +152,24 @@ function withProbeImports(imports, ctx) {
       ctx.view = null; // Go grew its memory: the old buffer is detached
       return $apply(original, this, arguments);
     }
-    guard(() => onProbe(ctx, tag, arg & ~7));
+    try {
+      onProbe(ctx, tag, arg & ~7); // no guard(): a closure per probe call is measurable
+    } catch (_) {
+      shimErrors++;
+    }
     return undefined;
   };
   return Object.assign({}, imports, { gojs });
 }
 
 function onProbe(ctx, tag, sp) {
-  const rec = ctx.go === null ? undefined : recordByGo.get(ctx.go);
-  if (rec === undefined || ctx.instance === null) {
-    return;
+  let rec = ctx.rec;
+  if (rec === null) {
+    rec = ctx.go === null ? undefined : recordByGo.get(ctx.go);
+    if (rec === undefined || ctx.instance === null) {
+      return;
+    }
+    ctx.rec = rec;
   }
   const view = ctx.dataView();
   if (tag === TAG_FUNCOF) {
@@ -167,8 +177,13 @@ function onProbe(ctx, tag, sp) {
     rec.pendingSite = (pc >>> 16) - PC_F_OFFSET + ctx.probes.imports;
   } else if (tag === TAG_RELEASE) {
     const ref = view.getUint32(sp + 8, true); // low word of the NaN-boxed js.Value ref: its id
-    const wrapper = refTable(ctx.go).values[ref];
-    const id = funcIdOf.get(wrapper);
+    if (ctx.values === null) {
+      ctx.values = refTable(ctx.go).values; // found by shape when the names are mangled
+      if (ctx.values === null) {
+        return;
+      }
+    }
+    const id = funcIdOf.get(ctx.values[ref]);
     if (id !== undefined) {
       rec.onRelease(id);
     }
