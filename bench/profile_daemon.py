@@ -6,7 +6,7 @@ a while (``py-spy record``; install it with ``.venv/bin/pip install py-spy``) an
 functions with the most samples, by own time and including callees. The raw profile (speedscope
 format) is kept.
 
-Run: ``.venv/bin/python bench/profile_daemon.py [--pages 100] [--seconds 30] [--out /tmp/daemon.speedscope.json]``
+Run: ``.venv/bin/python bench/profile_daemon.py [--pages 100] [--seconds 30] [--push] [--out FILE]``
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ async def run(args: argparse.Namespace) -> None:
             client = await harness.CDPClient.connect(endpoint)
             pages: list[harness.Page] = []
             try:
-                async with harness.run_exporter("--cdp", endpoint) as exporter:
+                async with harness.run_exporter("--cdp", endpoint, *(("--push",) if args.push else ())) as exporter:
                     await harness.wait_browsers_up(exporter)
                     for _ in range(args.pages):
                         pages.append(await harness.open_app(client, site.url(go, "callbacks", f"busy={args.busy}")))
@@ -85,6 +85,7 @@ def main() -> None:
     p.add_argument("--pages", type=int, default=100)
     p.add_argument("--seconds", type=int, default=30)
     p.add_argument("--busy", type=int, default=100)
+    p.add_argument("--push", action="store_true", help="profile the exporter in push mode")
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--go", default="1.27.3")
     p.add_argument("--out", default="/tmp/gowasm-daemon.speedscope.json")
