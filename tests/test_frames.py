@@ -97,6 +97,8 @@ async def test_a_worker_started_by_a_watched_page_is_counted_exactly(
         target = await exporter.settled(worker["target_id"])
         [instance] = target["instances"]
         assert (instance["instrumented"], instance["running"]) == ("early", True)
+        # Everything hooked, the module probed: exact Release accounting in the worker too.
+        assert (target["missing_hooks"], instance["release_accounting"]) == ([], "exact")
         assert instance["funcs_created"] == start + 5
         assert instance["func_calls"] == 1 + 2 * contexts.calls
         m = await exporter.metrics()
@@ -159,6 +161,7 @@ async def test_a_cross_site_iframe_opened_after_the_exporter_is_counted_exactly(
         target = await exporter.settled(frame["target_id"])
         [instance] = target["instances"]
         assert (instance["instrumented"], instance["funcs_created"]) == ("early", start + 7)
+        assert (target["missing_hooks"], instance["release_accounting"]) == ([], "exact")
         assert instance["func_calls"] == 1 + 2 * contexts.calls
         m = await exporter.metrics()
         assert m.get(FUNCS, **labels) == start + 7

@@ -11,6 +11,7 @@ from gowasm_demo.server import StaticSite
 from gowasm_demo.toolchain import GoToolchain
 from special_pages import alias_app
 from support import CDPClient, run_exporter, wait_for_metric
+from test_frames import Contexts
 
 FUNCS = "gowasm_funcs_created_total"
 CALLS = "gowasm_func_calls_total"
@@ -52,4 +53,26 @@ async def test_push_mode_counts_exactly_without_polls(
             assert m.get(CALLS, **labels) == calls + 1
         finally:
             await page.close()
+        assert await exporter.stop() == 0
+
+
+async def test_push_mode_counts_a_worker_exactly(
+    go: GoToolchain, site: StaticSite, chrome: str, client: CDPClient
+) -> None:
+    """A worker's Go program pushes too (its shim arms its timer in the worker's own scope)."""
+    worker_url = f"{site.base_url}/go{go.version}/ledger_worker.js"
+    labels = {"page": worker_url, "module": f"/go{go.version}/ledger/main.wasm"}
+    args = ("--cdp", chrome, "--poll-interval", "0.2", "--push", "--push-poll-interval", "60")
+    async with run_exporter(*args) as exporter:
+        await exporter.wait_for_log("connected")
+        contexts, [start] = await Contexts.open(client, f"{site.base_url}/go{go.version}/contexts.html?workers=1")
+        try:
+            stats = await contexts.call(0, "makeFuncs", 12)
+            assert stats["funcsCreated"] == start + 12
+            await wait_for_metric(
+                exporter,
+                lambda m: (m.get(FUNCS, **labels), m.get(CALLS, **labels)) == (start + 12, 1 + 2 * contexts.calls),
+            )
+        finally:
+            await contexts.page.close()
         assert await exporter.stop() == 0

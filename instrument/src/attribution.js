@@ -75,7 +75,14 @@ function hookRegistrations() {
         return $apply(original, this, arguments);
       });
   }
+  hookTimers();
+}
+
+// setTimeout/setInterval: hooked at load, and again when a Go program starts if they were not
+// there yet (a dedicated worker paused before its first script has no timers).
+function hookTimers() {
   for (const name of ["setTimeout", "setInterval"]) {
+    missingHooks.delete(name);
     wrapFunction(globalThis, name, name, (original) =>
       function timer(handler, delay) {
         if (typeof handler === "function" && funcIdOf.has(handler)) {

@@ -136,6 +136,9 @@ function startInstance(go, rec, instance) {
   }
   rec.flavour = ctx !== undefined ? ctx.probes.flavour : guard(() => go.importObject.wasi_snapshot_preview1) ? "tinygo" : "go";
   rec.module = moduleURLFor(instance);
+  if (missingHooks.has("setTimeout") || missingHooks.has("setInterval")) {
+    guard(hookTimers); // a worker's timers exist by the time its Go program starts
+  }
   hookWriteSync();
   hookExit(go, rec);
   if (rec.mode === "late" && go.exited === true) {

@@ -36,6 +36,22 @@ const $setTimeout = typeof setTimeout === "function" ? setTimeout : null;
 const $WeakMap = WeakMap;
 const $TextDecoder = typeof TextDecoder === "function" ? TextDecoder : null;
 
+// A dedicated worker paused before its first script (where the daemon evaluates the shim) has
+// the JavaScript built-ins but not yet the web APIs (setTimeout, performance, TextDecoder: seen
+// on Chromium 156). Those are taken from the global scope when first needed instead.
+function webGlobal(name) {
+  const value = guard(() => globalThis[name]);
+  return value === undefined ? null : value;
+}
+
+function textDecoderClass() {
+  if ($TextDecoder !== null) {
+    return $TextDecoder;
+  }
+  const candidate = webGlobal("TextDecoder");
+  return typeof candidate === "function" ? candidate : null;
+}
+
 const MAX_STDERR = clampInt(CONFIG.maxStderr, 1024, 1 << 20, 65536);
 const MAX_INSTANCES = clampInt(CONFIG.maxInstances, 1, 4096, 64);
 

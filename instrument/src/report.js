@@ -33,11 +33,21 @@ function rebind(reattached) {
 // the first call into Go since the last push, so an idle page sends nothing and a busy one one
 // snapshot per pushMs; the daemon then polls only rarely (page metrics, liveness). The timer is
 // armed from leave() (instances.js), whatever the kind of call (run, callback, Go timer, export).
-const PUSH_MS = $setTimeout === null ? 0 : clampInt(CONFIG.pushMs, 0, 3600000, 0);
+const PUSH_MS = clampInt(CONFIG.pushMs, 0, 3600000, 0);
 let pushTimer = null;
+// A worker paused before its first script has no setTimeout yet (seen on Chromium 156): the
+// timer function is taken when it is first needed.
+let pushSetTimeout = $setTimeout;
 
 function schedulePush() {
-  pushTimer = $setTimeout(pushNow, PUSH_MS);
+  if (pushSetTimeout === null) {
+    const candidate = globalThis.setTimeout;
+    if (typeof candidate !== "function") {
+      return;
+    }
+    pushSetTimeout = candidate;
+  }
+  pushTimer = $apply(pushSetTimeout, globalThis, [pushNow, PUSH_MS]);
 }
 
 function pushNow() {

@@ -11,7 +11,8 @@ const RUNTIME_LINE = /(^|\n)runtime: [^\n]*\n$/;
 
 class StderrCapture {
   constructor() {
-    this.decoder = $TextDecoder ? new $TextDecoder("utf-8") : null;
+    const Decoder = textDecoderClass();
+    this.decoder = Decoder !== null ? new Decoder("utf-8") : null;
     this.tail = ""; // recent output before a panic started, bounded
     this.panic = null; // text from the first "panic: "/"fatal error: " line on, bounded
     this.truncated = false;

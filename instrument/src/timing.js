@@ -16,9 +16,17 @@ const DURATION_BOUNDS = [
 ]; // seconds; the last bucket (+Inf) is implied
 const LONG_CALL_MS = Number(CONFIG.longCallMs) > 0 ? Number(CONFIG.longCallMs) : 50;
 const TIMING_SAMPLE = clampInt(CONFIG.timingSample, 0, 1 << 20, 16);
-const $performanceNow = typeof performance === "object" && performance && typeof performance.now === "function"
-  ? performance.now.bind(performance)
-  : $now;
+let performanceNow = null; // resolved on the first timed call (see webGlobal in prelude.js)
+
+function $performanceNow() {
+  if (performanceNow === null) {
+    const perf = webGlobal("performance");
+    performanceNow = perf !== null && typeof perf === "object" && typeof perf.now === "function"
+      ? perf.now.bind(perf)
+      : $now;
+  }
+  return performanceNow();
+}
 
 class CallTiming {
   constructor() {

@@ -18,7 +18,15 @@ const OP = {
   i32Const: 0x41, i64Const: 0x42, i32Eqz: 0x45, i32Or: 0x72, i64Add: 0x7c,
 }; // prettier-ignore
 const TYPE = { i32: 0x7f, i64: 0x7e, func: 0x60, emptyBlock: 0x40 };
-const $utf8 = $TextDecoder ? new $TextDecoder("utf-8") : null;
+let utf8Decoder = null;
+
+function utf8() {
+  if (utf8Decoder === null) {
+    const Decoder = textDecoderClass();
+    utf8Decoder = Decoder !== null ? new Decoder("utf-8") : null;
+  }
+  return utf8Decoder;
+}
 
 class Reader {
   constructor(bytes, pos = 0, end = bytes.length) {
@@ -63,7 +71,8 @@ class Reader {
     const len = this.u32();
     const start = this.pos;
     this.skip(len);
-    return $utf8 ? $utf8.decode(this.bytes.subarray(start, start + len)) : "";
+    const decoder = utf8();
+    return decoder ? decoder.decode(this.bytes.subarray(start, start + len)) : "";
   }
 }
 
@@ -272,10 +281,10 @@ class FunctionNames {
 
 function functionName(module, index) {
   const entry = module.names === null ? undefined : module.names.get(index);
-  if (entry === undefined || $utf8 === null) {
+  if (entry === undefined || utf8() === null) {
     return null;
   }
-  return $utf8.decode(module.names.bytes.subarray(entry[0], entry[0] + entry[1]));
+  return utf8().decode(module.names.bytes.subarray(entry[0], entry[0] + entry[1]));
 }
 
 // Function indices by name, for the few names asked for: one pass over the name section that
