@@ -48,6 +48,16 @@ def newest_go(toolchains: list[GoToolchain]) -> GoToolchain:
     return toolchains[-1]
 
 
+@pytest.fixture
+async def proxy(chrome: str) -> AsyncIterator[FaultInjectingProxy]:
+    """A fault-injecting TCP proxy (the named fake) between an exporter and the session's Chromium."""
+    injector = await FaultInjectingProxy.to(chrome)
+    try:
+        yield injector
+    finally:
+        await injector.close()
+
+
 def labels_of(app: GoApp) -> dict[str, str]:
     return {"page": app.url, "module": app.module_path}
 
@@ -196,14 +206,13 @@ async def test_embedded_chromium_killed_is_relaunched_and_counts_continue(
 
 
 async def test_cdp_socket_cut_mid_message_reconnects_and_counts_continue_exactly(
-    newest_go: GoToolchain, site: StaticSite, chrome: str, client: CDPClient
+    newest_go: GoToolchain, site: StaticSite, client: CDPClient, proxy: FaultInjectingProxy
 ) -> None:
     """The CDP socket dies in the middle of a frame while the page keeps running: after the reconnect
     the page is re-attached late and every func and call made before, during and after the outage
     is counted exactly once; a later panic still arrives (the shim was rebound to the new session)."""
     app = alias_app(site, newest_go, "ledger", "ledger-cut")
     labels = labels_of(app)
-    proxy = await FaultInjectingProxy.to(chrome)
     page: Page | None = None
     try:
         async with run_exporter("--cdp", proxy.endpoint, "--poll-interval", POLL) as exporter:
@@ -253,18 +262,16 @@ async def test_cdp_socket_cut_mid_message_reconnects_and_counts_continue_exactly
     finally:
         if page is not None:
             await page.close()
-        await proxy.close()
 
 
 async def test_a_panic_while_the_exporter_is_disconnected_is_counted_once_after_the_reconnect(
-    newest_go: GoToolchain, site: StaticSite, chrome: str, client: CDPClient
+    newest_go: GoToolchain, site: StaticSite, client: CDPClient, proxy: FaultInjectingProxy
 ) -> None:
     """The page's Go program panics while the browser is unreachable: its exit event reached no
     one, so the shim sends it again when the exporter re-attaches; the panic is counted once, with
     its message, and a further re-attach does not count it again."""
     app = alias_app(site, newest_go, "ledger", "ledger-away")
     labels = labels_of(app)
-    proxy = await FaultInjectingProxy.to(chrome)
     page: Page | None = None
     try:
         async with run_exporter("--cdp", proxy.endpoint, "--poll-interval", POLL) as exporter:
@@ -292,17 +299,15 @@ async def test_a_panic_while_the_exporter_is_disconnected_is_counted_once_after_
     finally:
         if page is not None:
             await page.close()
-        await proxy.close()
 
 
 async def test_stalled_cdp_connection_is_dropped_by_the_heartbeat(
-    newest_go: GoToolchain, site: StaticSite, chrome: str, client: CDPClient
+    newest_go: GoToolchain, site: StaticSite, client: CDPClient, proxy: FaultInjectingProxy
 ) -> None:
     """A network that silently stops forwarding (no FIN, no RST): the heartbeat notices, the browser is
     reported down, and once the network flows again the exporter reconnects and counts exactly."""
     app = alias_app(site, newest_go, "ledger", "ledger-stall")
     labels = labels_of(app)
-    proxy = await FaultInjectingProxy.to(chrome)
     page: Page | None = None
     try:
         async with run_exporter("--cdp", proxy.endpoint, "--poll-interval", POLL, "--command-timeout", "1") as exporter:
@@ -329,7 +334,6 @@ async def test_stalled_cdp_connection_is_dropped_by_the_heartbeat(
     finally:
         if page is not None:
             await page.close()
-        await proxy.close()
 
 
 async def test_renderer_crash_is_counted_once_and_the_reloaded_tab_is_watched_again(

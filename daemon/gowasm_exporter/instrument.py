@@ -193,21 +193,20 @@ class TargetInstrumentation:
             if self.has_page_domain:
                 # Frames navigated before the Page domain was enabled are not announced again.
                 self._learn_frames((await send("Page.getFrameTree")).get("frameTree"))
-            self.adopted = await self.adopt_running_instances()
-            # Same-process iframes running Go (their contexts were announced by Runtime.enable,
-            # and `runImmediately` put the shim in them): their programs are found the same way.
-            for frame in list(self._frames.values()):
-                with contextlib.suppress(ProtocolError):
-                    self.adopted += await self.adopt_running_instances(frame.context_id)
-            # A shim already in the page (the daemon reconnected) still holds the binding of
-            # the previous session: make it take the one just added, and flush what it held.
-            await send("Runtime.evaluate", {"expression": REBIND_EXPRESSION, "silent": True})
-            for frame in list(self._frames.values()):
-                with contextlib.suppress(ProtocolError):
-                    await send(
-                        "Runtime.evaluate",
-                        _in_context({"expression": REBIND_EXPRESSION, "silent": True}, frame.context_id),
-                    )
+            # The document, then its same-process iframes (their contexts were announced by
+            # Runtime.enable, and `runImmediately` put the shim in them).
+            self.adopted = await self._take_over(None)
+            for context_id in list(self._frames):
+                with contextlib.suppress(ProtocolError):  # the iframe went away meanwhile
+                    self.adopted += await self._take_over(context_id)
+
+    async def _take_over(self, context_id: int | None) -> int:
+        """In a document that was running before this attach: find its Go programs, and make a
+        shim already there (the daemon reconnected) take the binding just added, flush what it
+        held and send its exits again (REBIND_EXPRESSION). Returns the programs found."""
+        adopted = await self.adopt_running_instances(context_id)
+        await self._send("Runtime.evaluate", _in_context({"expression": REBIND_EXPRESSION, "silent": True}, context_id))
+        return adopted
 
     async def inject_now(self, context_id: int | None = None) -> None:
         """Evaluate the shim in the current document and adopt what runs there.

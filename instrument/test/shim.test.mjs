@@ -90,20 +90,27 @@ for (const root of roots) {
       page.injectShim({ pushMs: 30 });
       page.loadWasmExec(root);
       const ledger = await startLedger(page, bytes());
-      await new Promise((resolve) => setTimeout(resolve, 60)); // the start-up push
       const pushes = () => page.events.filter((e) => e.type === "snapshot" && e.live === true);
-      const before = pushes().length;
+      // The push arrives when the shim's timer fires: wait for the event itself, not for a time.
+      const pushesReach = async (n) => {
+        const deadline = Date.now() + 5000;
+        while (pushes().length < n) {
+          assert.ok(Date.now() < deadline, `no push #${n}`);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        return pushes();
+      };
+      await pushesReach(1); // start-up: run() was a call into Go
       ledger.makeFuncs(4);
       ledger.noop();
-      await new Promise((resolve) => setTimeout(resolve, 60));
-      const after = pushes();
-      assert.equal(after.length, before + 1); // two calls, one push
-      const [rec] = after[after.length - 1].snapshot.instances;
-      assert.equal(rec.created, page.run("ledger.stats().funcsCreated"));
-      await new Promise((resolve) => setTimeout(resolve, 60));
-      assert.equal(pushes().length, before + 2); // stats() above was a call too; then idle: no more
-      await new Promise((resolve) => setTimeout(resolve, 60));
-      assert.equal(pushes().length, before + 2);
+      const after = await pushesReach(2);
+      const [rec] = after[1].snapshot.instances;
+      const funcs = page.run("ledger.stats().funcsCreated"); // a call too: a third push follows
+      assert.equal(rec.created, funcs); // the two calls above are in one push
+      await pushesReach(3);
+      // Idle: no call into Go, no push (an absence, so it can only be waited for).
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(pushes().length, 3);
     });
 
     test("timingSample 0 turns call timing off", async () => {
