@@ -37,7 +37,7 @@ from typing import Any
 import harness
 from shim_overhead import shim_variant
 
-CONFIGS = ("shim", "shim-timing-all", "shim-no-timing", "shim-no-probes")
+CONFIGS = ("shim", "shim-timing-all", "shim-timing-64", "shim-no-timing", "shim-no-probes")
 
 # A second, unhooked wasm_exec.js: its `globalThis.Go = class ...` lands in `captured`, reads go
 # to the real global. The original _resume is then kept for the batches.

@@ -16,14 +16,21 @@ taken per rep, and its median and interquartile range are reported.
 Configurations:
 
 ``none``            no exporter, no shim: the floor.
+``none-bytes``      no shim either, but the page fetches the module's bytes and instantiates them
+                    (``?load=bytes``) instead of ``instantiateStreaming``: no streaming compilation
+                    and no wasm code cache, as under the shim (which must read the bytes).
 ``exporter``        the exporter attached (subprocess, default settings, ``--cdp``), so the page
                     gets the shim at its first script, its module is probed, and it is polled.
 ``shim``            the same shim injected by this script without an exporter (no polling).
 ``shim-no-timing``  the shim without the callback timer (``timing.js``: no clock read at all).
 ``shim-timing-all`` the shim timing every callback with ``performance.now()`` for the histogram
                     (``--call-timing-sample 1``; the default times one call in 16).
+``shim-timing-64``  the shim timing one callback in 64 for the histogram (``--call-timing-sample 64``).
 ``shim-no-probes``  the shim without load-time probes (the module runs unmodified: no exact
                     ``Release`` accounting).
+``shim-no-oncreate``, ``shim-no-onrelease``, ``shim-no-per-func``: the shim without its per-func
+                    bookkeeping at js.FuncOf, at Release (the probe still calls out of wasm), or
+                    both: where the FuncOf+Release overhead goes.
 ``shim-stacks``     the shim plus a JS stack captured at every ``js.FuncOf`` (a feature the shim
                     does not have: what attributing leaks by JS stack would cost).
 ``shim-stacks-64``  the same, sampled: one registration in 64.
@@ -46,11 +53,16 @@ import harness
 
 CONFIGS = (
     "none",
+    "none-bytes",
     "exporter",
     "shim",
     "shim-no-timing",
     "shim-timing-all",
+    "shim-timing-64",
     "shim-no-probes",
+    "shim-no-oncreate",
+    "shim-no-onrelease",
+    "shim-no-per-func",
     "shim-stacks",
     "shim-stacks-64",
 )
@@ -61,7 +73,9 @@ PATCHED = tuple(c.replace("shim", "patched", 1) for c in CONFIGS if c.startswith
 # the variant would silently measure something else.
 NO_TIMING = (("const TIMING_SAMPLE = clampInt(", "const TIMING_SAMPLE = 0 && clampInt("),)
 TIMING_ALL = (("const TIMING_SAMPLE = clampInt(", "const TIMING_SAMPLE = 1 || clampInt("),)
-NO_PROBES = (("function prepareGoModule(input) {", "function prepareGoModule(input) {\n  return null;"),)
+TIMING_64 = (("const TIMING_SAMPLE = clampInt(", "const TIMING_SAMPLE = 64 || clampInt("),)
+PREPARE = 'function prepareGoModule(input, mode = "copy") {'
+NO_PROBES = ((PREPARE, PREPARE + "\n  return null;"),)
 
 
 def stacks(every: int) -> tuple[tuple[str, str], ...]:
@@ -73,11 +87,21 @@ def stacks(every: int) -> tuple[tuple[str, str], ...]:
     )  # fmt: skip
 
 
+# Where the FuncOf+Release overhead goes: the shim with parts of its per-func work cut out.
+CREATED = "    this.funcsCreated++;\n"
+ON_PROBE = "function onProbe(ctx, tag, sp) {\n"
+NO_ON_CREATE = ((CREATED, CREATED + "    if (this.accounting !== null) return;\n"),)
+NO_ON_RELEASE = ((ON_PROBE, ON_PROBE + "  if (tag !== 0) return;\n"),)
+
 EDITS: dict[str, tuple[tuple[str, str], ...]] = {
     "shim": (),
     "shim-no-timing": NO_TIMING,
     "shim-timing-all": TIMING_ALL,
+    "shim-timing-64": TIMING_64,
     "shim-no-probes": NO_PROBES,
+    "shim-no-oncreate": NO_ON_CREATE,
+    "shim-no-onrelease": NO_ON_RELEASE,
+    "shim-no-per-func": NO_ON_CREATE + NO_ON_RELEASE,
     "shim-stacks": stacks(1),
     "shim-stacks-64": stacks(64),
 }
@@ -146,7 +170,7 @@ async def measure_page(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     toolchains = [harness.ensure_go(v) for v in args.go]
     configs = args.configs
-    shims = {c: shim_variant(c, args.shim_dir) for c in configs if c not in ("none", "exporter")}
+    shims = {c: shim_variant(c, args.shim_dir) for c in configs if c not in ("none", "none-bytes", "exporter")}
     site = harness.BenchSite(toolchains, ["callbacks"])
     results: dict[str, Any] = {"versions": {}}
     with site.serving():
@@ -163,6 +187,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             async with harness.run_exporter("--cdp", endpoint) as exporter:
                                 await harness.wait_browsers_up(exporter)
                                 sample = await measure_page(client, url, None, args, "exact")
+                        elif config == "none-bytes":
+                            sample = await measure_page(client, url + "?load=bytes", None, args, None)
                         else:
                             expect = None if config == "none" else "unsupported" if "no-probes" in config else "exact"
                             sample = await measure_page(client, url, shims.get(config), args, expect)

@@ -43,7 +43,8 @@ class GoInstanceCollector(Collector):
         )
         long_calls = CounterMetricFamily(
             "gowasm_func_calls_long",
-            "JS->Go callbacks that took longer than the long-call threshold.",
+            "JS->Go callbacks that took longer than the long-call threshold; from the timed calls, each "
+            "counting N times (--call-timing-sample).",
             labels=INSTANCE_LABELS,
         )
         released = CounterMetricFamily(

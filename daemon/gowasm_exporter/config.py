@@ -83,9 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--call-timing-sample",
         type=int,
         metavar="N",
-        help="time every Nth JS->Go call of an instance for gowasm_func_call_duration_seconds, counted N "
-        "times (default 16; 1 times every call; long calls are counted either way); 0 turns call timing off "
-        "(no histogram, no long calls): about 1%% of a round trip saved, see docs/performance.md",
+        help="time every Nth JS->Go call of an instance for gowasm_func_call_duration_seconds and "
+        "gowasm_func_calls_long_total, each timed call counting N times (default 16; 1 times every call, "
+        "exact); 0 turns call timing off (no histogram, no long calls), see docs/performance.md",
     )
     p.add_argument(
         "--push",

@@ -50,10 +50,14 @@ function patchGoClass(GoClass) {
   wrapFunction(proto, "_makeFuncWrapper", "Go._makeFuncWrapper", (original) =>
     function _makeFuncWrapper(id) {
       const wrapper = $apply(original, this, arguments);
-      guard(() => {
+      try {
+        // No guard(): a closure per js.FuncOf is measurable on the FuncOf+Release cycle.
         funcIdOf.set(wrapper, id);
-        recordOf(this).onCreate(id);
-      });
+        const known = recordByGo.get(this);
+        (known !== undefined ? known : recordOf(this)).onCreate(wrapper);
+      } catch (_) {
+        shimErrors++;
+      }
       return wrapper;
     });
 

@@ -32,9 +32,8 @@ class GoInstanceRecord {
     this.probes = null; // ProbeContext
     this.funcsReleased = 0;
     this.callsAfterRelease = 0;
-    this.pendingSite = null; // function index of the latest js.FuncOf caller, until its wrapper exists
-    this.live = new Map(); // func id -> FuncSite, for live funcs of an exactly accounted instance
     this.sites = new Map(); // function index of a js.FuncOf caller -> FuncSite
+    this.lastSite = null; // the FuncSite of the previous js.FuncOf (callers repeat: one Map lookup less)
   }
 
   linkProbes(ctx) {
@@ -42,35 +41,41 @@ class GoInstanceRecord {
     this.accounting = ctx.probes.accounting;
   }
 
-  onCreate(id) {
+  // A js.FuncOf: `wrapper` is the JS function _makeFuncWrapper made for it. Which site it came
+  // from is kept on the wrapper itself (FUNC_SITE, until its Release), not in a Map by id: a
+  // property on functions that all share one hidden class costs a few ns, a Map entry more
+  // (measured on the FuncOf+Release cycle, bench/shim_overhead.py).
+  onCreate(wrapper) {
     this.funcsCreated++;
     if (this.accounting !== "exact") {
       return;
     }
-    const siteIndex = this.pendingSite === null ? -1 : this.pendingSite;
-    this.pendingSite = null;
-    let site = this.sites.get(siteIndex);
-    if (site === undefined) {
-      site = new FuncSite(siteIndex);
-      this.sites.set(siteIndex, site);
+    const siteIndex = this.probes.funcOfSite();
+    let site = this.lastSite;
+    if (site === null || site.index !== siteIndex) {
+      site = this.sites.get(siteIndex);
+      if (site === undefined) {
+        site = new FuncSite(siteIndex);
+        this.sites.set(siteIndex, site);
+      }
+      this.lastSite = site;
     }
     site.created++;
-    site.order.push(id, coarseNow);
-    this.live.set(id, site);
+    site.add(wrapper);
+    wrapper[FUNC_SITE] = site;
   }
 
   // A js.Func's Release ran (probe at its entry). Releasing a func twice changes nothing.
-  onRelease(id) {
-    const site = this.live.get(id);
-    if (site === undefined) {
+  onRelease(wrapper) {
+    const site = wrapper[FUNC_SITE];
+    if (site === undefined || site === null) {
       return;
     }
-    this.live.delete(id);
+    wrapper[FUNC_SITE] = null;
     this.funcsReleased++;
     site.released++;
     if (site.released === site.created) {
-      site.order.length = 0; // nothing live: no oldest to find
-      site.head = 0;
+      site.clear(); // nothing live: no oldest to find, and the list starts over
     }
   }
 
@@ -79,7 +84,7 @@ class GoInstanceRecord {
     sites.sort((a, b) => b.created - b.released - (a.created - a.released));
     const now = $now();
     return sites.slice(0, limit).map((s) => {
-      const oldest = s.oldestLive(this.live);
+      const oldest = s.oldestLive();
       return {
         site: s.index < 0 ? "unknown" : this.probes.probes.functionName(s.index),
         live: s.created - s.released,
@@ -179,24 +184,63 @@ const TOP_SITES = 20;
 let coarseNow = $now();
 
 // The funcs one Go function created: counts, and creation order for the oldest live one.
+// `order` holds wrapper, time, wrapper, time, ... in creation order; released ones are skipped
+// from the front when the oldest is asked for, and dropped everywhere whenever the list has
+// grown to several times what is live (else a site whose first func lives forever would keep
+// every later one listed: a leak in a monitor that runs for weeks).
 class FuncSite {
   constructor(index) {
     this.index = index;
     this.created = 0;
     this.released = 0;
-    this.order = []; // id, time, id, time, ... in creation order
+    this.order = []; // entries are order[head .. size)
     this.head = 0;
+    this.size = 0; // not order.length: clear() keeps the array's storage (a FuncOf that is
+    // released at once would otherwise free it and allocate a new one every cycle)
+    this.compactAt = 4096; // size that triggers the next compact()
   }
 
-  oldestLive(live) {
-    while (this.head < this.order.length && live.get(this.order[this.head]) !== this) {
+  add(wrapper) {
+    this.order[this.size] = wrapper;
+    this.order[this.size + 1] = coarseNow;
+    this.size += 2;
+    if (this.size >= this.compactAt) {
+      this.compact();
+    }
+  }
+
+  clear() {
+    this.head = 0;
+    this.size = 0;
+    if (this.order.length > 4096) {
+      this.order.length = 0; // a big list would keep released wrappers alive until overwritten
+    }
+  }
+
+  compact() {
+    const order = this.order;
+    let kept = 0;
+    for (let i = this.head; i < this.size; i += 2) {
+      if (order[i][FUNC_SITE] === this) {
+        order[kept] = order[i];
+        order[kept + 1] = order[i + 1];
+        kept += 2;
+      }
+    }
+    order.length = kept; // drops the released wrappers that were listed after the live ones
+    this.head = 0;
+    this.size = kept;
+    this.compactAt = Math.max(4096, kept * 4);
+  }
+
+  oldestLive() {
+    while (this.head < this.size && this.order[this.head][FUNC_SITE] !== this) {
       this.head += 2;
     }
-    if (this.head > 4096 && this.head * 2 > this.order.length) {
-      this.order = this.order.slice(this.head);
-      this.head = 0;
+    if (this.head > 4096 && this.head * 2 > this.size) {
+      this.compact();
     }
-    return this.head < this.order.length ? this.order[this.head + 1] : null;
+    return this.head < this.size ? this.order[this.head + 1] : null;
   }
 }
 

@@ -44,8 +44,6 @@ function isGoImports(imports) {
     imports.gojs !== null) === true;
 }
 
-const $toString = Object.prototype.toString;
-
 // Bytes of a BufferSource, also one from another realm (an iframe's ArrayBuffer).
 function asBytes(source) {
   if (guard(() => $toString.call(source)) === "[object ArrayBuffer]") {
@@ -84,18 +82,27 @@ function hookModuleLoading() {
   }
 
   // Compile probed bytes; if that fails, the original bytes (the page must run either way).
+  // The probed module is written into the bytes' own buffer; compile() has copied it when it
+  // returns, so the bytes are put back at once (the page may use them again).
   function compileGo(bytes, url) {
-    const prepared = prepareGoModule(bytes);
+    const prepared = prepareGoModule(bytes, "inPlace");
     if (prepared === null) {
       return $apply($compile, W, [bytes]);
     }
-    return $apply($compile, W, [prepared.bytes]).then(
+    let compiling;
+    try {
+      compiling = $apply($compile, W, [prepared.bytes]);
+    } finally {
+      prepared.restore();
+    }
+    return compiling.then(
       (module) => noteModule(module, prepared.probes, url),
       () => $apply($compile, W, [bytes]).then((module) => noteModule(module, refused(), url)),
     );
   }
 
   function noteModule(module, probes, url) {
+    probes.compiled = module;
     guard(() => probesOf.set(module, probes));
     remember(module, url);
     return module;
@@ -169,17 +176,21 @@ function hookModuleLoading() {
       return $apply($Module, this, arguments); // throws like the original
     }
     const source = asBytes(bytes);
-    const prepared = source === null ? null : prepareGoModule(source);
+    const prepared = source === null ? null : prepareGoModule(source, "inPlace");
     if (prepared === null) {
       return Reflect.construct($Module, arguments, new.target);
     }
-    let module;
+    let module = null;
     let probes = prepared.probes;
     try {
       module = Reflect.construct($Module, [prepared.bytes], new.target);
     } catch (_) {
-      module = Reflect.construct($Module, [source], new.target);
       probes = refused();
+    } finally {
+      prepared.restore();
+    }
+    if (module === null) {
+      module = Reflect.construct($Module, [source], new.target);
     }
     return noteModule(module, probes, bufferURL(bytes));
   }

@@ -34,6 +34,9 @@ const $isArray = Array.isArray;
 const $now = Date.now;
 const $setTimeout = typeof setTimeout === "function" ? setTimeout : null;
 const $WeakMap = WeakMap;
+const $toString = Object.prototype.toString;
+const $customSections = typeof WebAssembly === "object" && WebAssembly !== null &&
+  typeof WebAssembly.Module === "function" ? WebAssembly.Module.customSections : null;
 const $TextDecoder = typeof TextDecoder === "function" ? TextDecoder : null;
 
 // A dedicated worker paused before its first script (where the daemon evaluates the shim) has

@@ -3,18 +3,21 @@
 // `Func.Release()` never crosses into JS, so the shim puts code at the entry of chosen Go
 // functions before the module is compiled. This table is the one place that says which:
 //   call probes   call JS with Go's stack pointer, for probes that need identity (which func is
-//                 released, which Go function called js.FuncOf);
+//                 released);
+//   site probe    stores the return address of js.FuncOf's caller in a new exported i32 global,
+//                 read by the `_makeFuncWrapper` hook that FuncOf itself calls a moment later:
+//                 the leak site, without a call out of wasm;
 //   count probes  add one to a new exported i64 global, read by snapshot(): no call out of wasm.
 // A Go function that has to grow its stack restarts from its entry (with PC_B 0 again: see
 // morestack in cmd/internal/obj/wasm), so a probe there can fire twice for one call. Count probes
 // therefore sit in functions that run on the system stack, which never grows (newproc1 and
-// gcSweep under systemstack, goexit0 and recovery under mcall); call probes are idempotent (a
-// second Release of the same func changes nothing; FuncOf's caller is just noted again).
+// gcSweep under systemstack, goexit0 and recovery under mcall); the others are idempotent (a
+// second Release of the same func changes nothing; FuncOf's caller is just stored again).
 // Call probes reuse Go's own `runtime.resetMemoryDataView` import (adding an import would shift
 // every function index): Go always passes its 8-aligned SP, the probes pass SP | tag.
 
 const PROBES = [
-  { name: "syscall_js.FuncOf", call: 1, required: true }, // at entry, SP -> the caller's return PC
+  { name: "syscall_js.FuncOf", site: true, required: true }, // at entry, SP -> the caller's return PC
   { name: "syscall_js.Func.Release", call: 2, required: true }, // at entry, SP+8 -> the receiver's ref
   { name: "runtime.newproc1", count: "goroutinesCreated" },
   { name: "runtime.goexit0", count: "goroutinesExited" },
@@ -22,11 +25,10 @@ const PROBES = [
   { name: "runtime.recovery", count: "recoveredPanics" },
 ];
 const PROBE_IMPORT = "gojs.runtime.resetMemoryDataView";
-const TAG_FUNCOF = 1;
 const TAG_RELEASE = 2;
-const PROBE_EXPORT_PREFIX = "__gowasm_probe_";
-// cmd/link/internal/wasm: PC_F = 0x1000 + function index not counting imports; a PC is PC_F<<16 | PC_B.
-const PC_F_OFFSET = 0x1000;
+// Short: the export names are part of what must fit in the room writeInPlace frees.
+const PROBE_EXPORT_PREFIX = "__gw";
+const PC_F_OFFSET = 0x1000; // see ProbeContext.funcOfSite()
 
 // What a prepared module carries: how it was instrumented and how to read its probes.
 class ModuleProbes {
@@ -34,18 +36,33 @@ class ModuleProbes {
     this.accounting = accounting; // "exact" | "stripped" | "unsupported"
     this.flavour = flavour; // "go" | "tinygo" (TinyGo imports WASI next to gojs)
     this.counters = counters; // [[counter name, export name], ...]
+    this.siteExport = null; // export name of the site probe's global
     this.imports = module ? module.functionImports.length : 0;
-    this.names = null; // the name section's function names, kept apart from the module bytes
-    if (module && module.names) {
-      this.names = { names: module.names.detached() }; // what functionName() reads
-    }
+    this.names = null; // FunctionNames, read from the compiled module when first needed
+    this.compiled = null; // the WebAssembly.Module (set by loading.js), whose name section that is
+    this.hasNames = Boolean(module && module.names);
     this.nameCache = new Map();
+  }
+
+  // The names are read from the compiled module, not kept from the bytes at load time: the page
+  // may reuse its buffer, and a copy of a big module's names costs a load about a millisecond.
+  namesTable() {
+    if (this.names === null && this.hasNames && this.compiled !== null) {
+      this.hasNames = false; // one attempt
+      this.names = guard(() => {
+        const [section] = $customSections(this.compiled, "name");
+        const bytes = new Uint8Array(section);
+        return readFunctionNames(new Reader(bytes, 0, bytes.length), bytes);
+      }) || null;
+    }
+    return this.names;
   }
 
   functionName(index) {
     let name = this.nameCache.get(index);
     if (name === undefined) {
-      name = (this.names && functionName(this.names, index)) || `wasm-function[${index}]`;
+      const names = this.namesTable();
+      name = (names && functionName({ names }, index)) || `wasm-function[${index}]`;
       if (this.nameCache.size < 10000) {
         this.nameCache.set(index, name);
       }
@@ -55,11 +72,19 @@ class ModuleProbes {
 }
 
 let modulesRewritten = 0;
+let modulesRewrittenInPlace = 0; // of modulesRewritten: without a copy (writeInPlace)
 let modulesRefused = 0;
 
-// Go module bytes in, instrumented bytes out: { bytes, probes }, or null when the bytes are not
-// a Go module (they are then used as they are). Refusals keep the original bytes.
-function prepareGoModule(input) {
+// Go module bytes in, instrumented bytes out: { bytes, probes, restore }, or null when the bytes
+// are not a Go module (they are then used as they are). Refusals keep the original bytes.
+// `mode`:
+//   "copy"     the instrumented module is a new buffer; the input is not touched;
+//   "inPlace"  the module is written into the input's own buffer (writeInPlace), and restore()
+//              must be called right after the synchronous compile call, before any page code
+//              runs (every WebAssembly compile entry point copies its bytes before returning).
+// In place falls back to a copy when the plan does not fit or the buffer is shared with other
+// threads (they could read it while it is rewritten).
+function prepareGoModule(input, mode = "copy") {
   const bytes = input instanceof Uint8Array ? input : new Uint8Array(ArrayBuffer.isView(input) ? input.buffer : input,
     ArrayBuffer.isView(input) ? input.byteOffset : 0, ArrayBuffer.isView(input) ? input.byteLength : undefined);
   let module;
@@ -72,19 +97,27 @@ function prepareGoModule(input) {
     return null;
   }
   if (module.importModules.has("wasi_snapshot_preview1")) {
-    return { bytes, probes: new ModuleProbes("unsupported", null, [], "tinygo") };
+    return unchanged(bytes, new ModuleProbes("unsupported", null, [], "tinygo"));
   }
   if (module.names === null) {
-    return { bytes, probes: new ModuleProbes("stripped", module, []) };
+    return unchanged(bytes, new ModuleProbes("stripped", module, []));
   }
   try {
     const probeImport = module.functionImports.indexOf(PROBE_IMPORT);
     const found = findFunctions(module, new Set(PROBES.map((p) => p.name)));
+    const types = functionTypes(module, new Set(found.values()));
     const prologues = new Map();
     const counters = [];
+    const globals = []; // [[type, export name], ...]: the new globals, in index order
+    let siteExport = null;
+    const newGlobal = (type) => {
+      const exportName = PROBE_EXPORT_PREFIX + globals.length;
+      globals.push([type, exportName]);
+      return [module.importedGlobals + module.globalCount + globals.length - 1, exportName];
+    };
     for (const probe of PROBES) {
       const index = found.get(probe.name);
-      if (index === undefined || !isGoFunction(module, index) || (probe.call && probeImport < 0)) {
+      if (index === undefined || !isGoFunction(module, types.get(index)) || (probe.call && probeImport < 0)) {
         if (probe.required) {
           throw new WasmFormatError("cannot probe " + probe.name);
         }
@@ -92,19 +125,41 @@ function prepareGoModule(input) {
       }
       if (probe.call) {
         prologues.set(index, callProbe(probe.call, probeImport));
+      } else if (probe.site) {
+        const [globalIndex, exportName] = newGlobal(TYPE.i32);
+        siteExport = exportName;
+        prologues.set(index, siteProbe(globalIndex));
       } else {
-        const globalIndex = module.importedGlobals + module.globalCount + counters.length;
-        counters.push([probe.count, PROBE_EXPORT_PREFIX + probe.count]);
+        const [globalIndex, exportName] = newGlobal(TYPE.i64);
+        counters.push([probe.count, exportName]);
         prologues.set(index, countProbe(globalIndex));
       }
     }
-    const rewritten = rewriteModule(module, prologues, counters.map((c) => c[1]));
+    const probes = new ModuleProbes("exact", module, counters);
+    probes.siteExport = siteExport;
     modulesRewritten++;
-    return { bytes: rewritten, probes: new ModuleProbes("exact", module, counters) };
+    if (mode !== "copy" && !isShared(bytes)) {
+      const written = writeInPlace(bytes, planModule(module, prologues, globals, true));
+      if (written !== null) {
+        modulesRewrittenInPlace++;
+        return { bytes: written.bytes, probes, restore: written.restore };
+      }
+    }
+    return { bytes: rewriteModule(module, prologues, globals), probes, restore: noRestore };
   } catch (_) {
     modulesRefused++;
-    return { bytes, probes: new ModuleProbes("unsupported", module, []) };
+    return unchanged(bytes, new ModuleProbes("unsupported", module, []));
   }
+}
+
+function noRestore() {}
+
+function unchanged(bytes, probes) {
+  return { bytes, probes, restore: noRestore };
+}
+
+function isShared(bytes) {
+  return guard(() => $toString.call(bytes.buffer)) !== "[object ArrayBuffer]";
 }
 
 // One instantiation of a prepared module: it links the probes' calls to the Go instance.
@@ -116,6 +171,22 @@ class ProbeContext {
     this.view = null;
     this.rec = null; // the Go instance's record, once known (probes fire on every FuncOf/Release)
     this.values = null; // its ref table (wasm_exec.js sets `_values` once, in run())
+    this.siteGlobal = undefined; // the site probe's WebAssembly.Global (null: none)
+  }
+
+  // The function index of the latest js.FuncOf caller (-1: unknown), from the site probe.
+  // PC_F = 0x1000 + function index not counting imports (cmd/link/internal/wasm); a PC is
+  // PC_F<<16 | PC_B.
+  funcOfSite() {
+    if (this.siteGlobal === undefined) {
+      const name = this.probes.siteExport;
+      this.siteGlobal = (name !== null && this.instance !== null && guard(() => this.instance.exports[name])) || null;
+    }
+    if (this.siteGlobal === null) {
+      return -1;
+    }
+    const pc = this.siteGlobal.value >>> 0;
+    return pc === 0 ? -1 : (pc >>> 16) - PC_F_OFFSET + this.probes.imports;
   }
 
   dataView() {
@@ -171,21 +242,17 @@ function onProbe(ctx, tag, sp) {
     }
     ctx.rec = rec;
   }
-  const view = ctx.dataView();
-  if (tag === TAG_FUNCOF) {
-    const pc = view.getUint32(sp, true); // the return address: a PC in the calling function
-    rec.pendingSite = (pc >>> 16) - PC_F_OFFSET + ctx.probes.imports;
-  } else if (tag === TAG_RELEASE) {
-    const ref = view.getUint32(sp + 8, true); // low word of the NaN-boxed js.Value ref: its id
+  if (tag === TAG_RELEASE) {
+    const ref = ctx.dataView().getUint32(sp + 8, true); // low word of the NaN-boxed js.Value ref: its id
     if (ctx.values === null) {
       ctx.values = refTable(ctx.go).values; // found by shape when the names are mangled
       if (ctx.values === null) {
         return;
       }
     }
-    const id = funcIdOf.get(ctx.values[ref]);
-    if (id !== undefined) {
-      rec.onRelease(id);
+    const wrapper = ctx.values[ref];
+    if (typeof wrapper === "function") {
+      rec.onRelease(wrapper);
     }
   }
 }

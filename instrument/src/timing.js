@@ -1,14 +1,15 @@
 // timing.js: how long each JS->Go callback keeps the page's event loop in Go.
 //
-// Priced in a Chromium page (docs/performance.md): performance.now() costs about 0.27 us and
-// Date.now() 0.04 us, against a round trip of about 10 us. So the duration histogram is sampled:
-// every Nth call of an instance (CONFIG.timingSample, default 16; 1 times every call) is timed
-// with performance.now() and counts N times, so that the histogram's count follows the calls
-// (exactly N times the number of timed calls: the sampling is systematic, not random). The long
-// call counter stays exact for every call, to the millisecond of Date.now(). timingSample 0 turns
-// timing off (no histogram, no long calls): the Date.now() pair alone is about 0.8 % of a round trip.
-// Pages that are not cross-origin isolated get a coarsened performance.now() (100 us steps in
-// Chromium), so the smallest buckets are only as good as the page's clock.
+// Priced in a Chromium page (bench/resume_hook.py, docs/performance.md): performance.now() costs
+// about 0.27 us and Date.now() 0.035 us, against a round trip of about 9.6 us; the rest of the
+// round-trip hook costs about 0.04 us. Any clock read on every call would spend most of the 1 %
+// budget of issue 8, so timing is sampled: every Nth call of an instance (CONFIG.timingSample,
+// default 16; 1 times every call) is timed with performance.now() and counts N times, in the
+// duration histogram and, when it took longer than CONFIG.longCallMs, in the long-call counter.
+// The sampling is systematic (calls N, 2N, 3N, ... of the instance), not random, so the
+// histogram's count is exactly N times the number of timed calls. timingSample 0 turns timing
+// off. Pages that are not cross-origin isolated get a coarsened performance.now() (100 us steps
+// in Chromium), so the smallest buckets are only as good as the page's clock.
 
 const DURATION_BOUNDS = [
   0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
@@ -37,32 +38,24 @@ class CallTiming {
   }
 
   // Around one call into Go: `const t = timing.begin(); try { ... } finally { timing.end(t); }`.
-  // The token is the Date.now() of the start; for the sampled call, an object that also holds
-  // its performance.now() start (one allocation in N calls; nested calls keep their own).
+  // The token is the performance.now() of the start of a timed call, -1 for the others (nested
+  // calls keep their own).
   begin() {
-    if (TIMING_SAMPLE === 0) {
-      return 0;
+    if (TIMING_SAMPLE === 0 || --this.countdown !== 0) {
+      return -1;
     }
-    const wallMs = $now();
-    if (--this.countdown === 0) {
-      this.countdown = TIMING_SAMPLE;
-      return { wallMs, started: $performanceNow() };
-    }
-    return wallMs;
+    this.countdown = TIMING_SAMPLE;
+    return $performanceNow();
   }
 
   end(token) {
-    if (TIMING_SAMPLE === 0) {
+    if (token < 0) {
       return;
     }
-    const wallMs = $now();
-    let startMs = token;
-    if (typeof token === "object") {
-      this.observe(($performanceNow() - token.started) / 1000, TIMING_SAMPLE);
-      startMs = token.wallMs;
-    }
-    if (wallMs - startMs > LONG_CALL_MS) {
-      this.long++;
+    const ms = $performanceNow() - token;
+    this.observe(ms / 1000, TIMING_SAMPLE);
+    if (ms > LONG_CALL_MS) {
+      this.long += TIMING_SAMPLE;
     }
   }
 

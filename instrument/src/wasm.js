@@ -14,7 +14,7 @@ class WasmFormatError extends Error {}
 const SECTION = { custom: 0, type: 1, import: 2, function: 3, global: 6, export: 7, code: 10 };
 const EXTERNAL = { function: 0, table: 1, memory: 2, global: 3 };
 const OP = {
-  if: 0x04, end: 0x0b, call: 0x10, localGet: 0x20, globalGet: 0x23, globalSet: 0x24,
+  if: 0x04, end: 0x0b, call: 0x10, localGet: 0x20, globalGet: 0x23, globalSet: 0x24, i32Load: 0x28,
   i32Const: 0x41, i64Const: 0x42, i32Eqz: 0x45, i32Or: 0x72, i64Add: 0x7c,
 }; // prettier-ignore
 const TYPE = { i32: 0x7f, i64: 0x7e, func: 0x60, emptyBlock: 0x40 };
@@ -71,6 +71,14 @@ class Reader {
     const len = this.u32();
     const start = this.pos;
     this.skip(len);
+    let ascii = "";
+    for (let i = start; i < start + len && ascii !== null; i++) {
+      const c = this.bytes[i];
+      ascii = c < 0x80 ? ascii + String.fromCharCode(c) : null; // import and section names: short, ASCII
+    }
+    if (ascii !== null) {
+      return ascii;
+    }
     const decoder = utf8();
     return decoder ? decoder.decode(this.bytes.subarray(start, start + len)) : "";
   }
@@ -125,7 +133,7 @@ function parseModule(bytes) {
     functionImports: [], // "module.field" by import index
     importedGlobals: 0,
     types: [], // { params: [...], results: [...] }
-    functionTypes: null, // type index per defined function (Uint32Array)
+    functionSection: null, // read lazily (functionTypes): only a few entries are ever needed
     globalCount: 0,
     names: null, // FunctionNames of the name section (null: no function names)
   };
@@ -136,7 +144,7 @@ function parseModule(bytes) {
     const size = r.u32();
     const start = r.pos;
     r.skip(size);
-    module.sections.push({ id, start, end: start + size, headerStart });
+    module.sections.push({ id, start, end: start + size, headerStart, name: null });
   }
   for (const section of module.sections) {
     const s = new Reader(bytes, section.start, section.end);
@@ -148,13 +156,14 @@ function parseModule(bytes) {
         readImports(s, module);
         break;
       case SECTION.function:
-        module.functionTypes = readFunctionTypes(s);
+        module.functionSection = section;
         break;
       case SECTION.global:
         module.globalCount = s.u32();
         break;
       case SECTION.custom:
-        if (s.name() === "name") {
+        section.name = s.name();
+        if (section.name === "name") {
           module.names = readFunctionNames(s, bytes);
         }
         break;
@@ -216,11 +225,27 @@ function skipLimits(r) {
   }
 }
 
-function readFunctionTypes(r) {
+// The type index of each of the given functions (function indices, imports counted), by one
+// pass over the function section up to the last one asked for: a Go module has tens of thousands
+// of entries and the probes need six.
+function functionTypes(module, indices) {
+  const types = new Map();
+  const section = module.functionSection;
+  if (section === null) {
+    return types;
+  }
+  const imported = module.functionImports.length;
+  let last = -1;
+  for (const index of indices) {
+    last = Math.max(last, index - imported);
+  }
+  const r = new Reader(module.bytes, section.start, section.end);
   const count = r.u32();
-  const types = new Uint32Array(count);
-  for (let i = 0; i < count; i++) {
-    types[i] = r.u32();
+  for (let i = 0; i <= last && i < count; i++) {
+    const type = r.u32();
+    if (indices.has(imported + i)) {
+      types.set(imported + i, type);
+    }
   }
   return types;
 }
@@ -288,7 +313,8 @@ function functionName(module, index) {
 }
 
 // Function indices by name, for the few names asked for: one pass over the name section that
-// compares bytes (the names are ASCII) and decodes nothing.
+// compares bytes (the names are ASCII) and decodes nothing. It stops at the last name found, and
+// reads the entries in one loop without calls: it runs once per page, in cold code.
 function findFunctions(module, wanted) {
   const found = new Map();
   if (module.names === null) {
@@ -300,23 +326,42 @@ function findFunctions(module, wanted) {
     list.push([name, Uint8Array.from(name, (c) => c.charCodeAt(0) & 0x7f)]);
     byLength.set(name.length, list);
   }
-  const bytes = module.names.bytes;
-  module.names.scan((index, at, len) => {
+  const { bytes, start, end } = module.names;
+  const r = new Reader(bytes, start, end);
+  let pos = r.pos;
+  for (let n = r.u32(), pos0 = (pos = r.pos); n > 0 && found.size < wanted.size; n--) {
+    let index = 0;
+    let len = 0;
+    let shift = 0;
+    let b;
+    do {
+      b = bytes[pos++];
+      index |= (b & 0x7f) << shift;
+      shift += 7;
+    } while (b & 0x80 && shift < 35);
+    shift = 0;
+    do {
+      b = bytes[pos++];
+      len |= (b & 0x7f) << shift;
+      shift += 7;
+    } while (b & 0x80 && shift < 35);
+    if (pos + len > end || pos0 > pos) {
+      throw new WasmFormatError("name past the end of the name section");
+    }
     const candidates = byLength.get(len);
-    if (candidates === undefined) {
-      return false;
-    }
-    for (const [name, expected] of candidates) {
-      let i = 0;
-      while (i < len && bytes[at + i] === expected[i]) {
-        i++;
+    if (candidates !== undefined) {
+      for (const [name, expected] of candidates) {
+        let i = 0;
+        while (i < len && bytes[pos + i] === expected[i]) {
+          i++;
+        }
+        if (i === len && !found.has(name)) {
+          found.set(name, index >>> 0);
+        }
       }
-      if (i === len && !found.has(name)) {
-        found.set(name, index);
-      }
     }
-    return found.size === wanted.size;
-  });
+    pos += len;
+  }
   return found;
 }
 
@@ -325,30 +370,133 @@ function sectionOf(module, id) {
 }
 
 // A new module: `prologues` maps function index -> bytes put at the start of its body;
-// `globals` is the number of mutable i64 globals to add, exported as `exportNames[i]`.
-function rewriteModule(module, prologues, exportNames) {
+// `globals` lists the mutable globals to add (zero-initialised), as [type, export name].
+function rewriteModule(module, prologues, globals) {
+  return concat(planModule(module, prologues, globals, false));
+}
+
+// The new module as a list of parts: views of the original bytes and small new arrays.
+// `compact` (for writeInPlace) frees room at the front: it drops the "go:buildid" custom section
+// and writes the headers of the sections up to the code section with minimal sizes (Go's linker
+// writes every section size as a 5-byte LEB128).
+function planModule(module, prologues, globals, compact) {
   const bytes = module.bytes;
-  const code = sectionOf(module, SECTION.code);
-  const globals = sectionOf(module, SECTION.global);
-  const exports = sectionOf(module, SECTION.export);
-  if (code === null || globals === null || exports === null) {
+  if (sectionOf(module, SECTION.code) === null || sectionOf(module, SECTION.global) === null ||
+    sectionOf(module, SECTION.export) === null) {
     throw new WasmFormatError("module without code, global or export section");
   }
   const imported = module.functionImports.length;
   const parts = [bytes.subarray(0, 8)];
+  let beforeCode = true;
   for (const section of module.sections) {
-    if (section.id === SECTION.global && exportNames.length > 0) {
-      parts.push(...sectionWith(section.id, appendGlobals(bytes, section, exportNames.length)));
-    } else if (section.id === SECTION.export && exportNames.length > 0) {
+    if (section.id === SECTION.global && globals.length > 0) {
+      parts.push(...sectionWith(section.id, appendGlobals(bytes, section, globals.map((g) => g[0]))));
+    } else if (section.id === SECTION.export && globals.length > 0) {
       const first = module.importedGlobals + module.globalCount;
-      parts.push(...sectionWith(section.id, appendExports(bytes, section, exportNames, first)));
+      parts.push(...sectionWith(section.id, appendExports(bytes, section, globals.map((g) => g[1]), first)));
     } else if (section.id === SECTION.code && prologues.size > 0) {
       parts.push(...sectionWith(section.id, rewriteBodies(bytes, section, prologues, imported)));
+    } else if (compact && beforeCode && section.id === SECTION.custom && section.name === "go:buildid") {
+      // dropped: nothing reads it at run time
+    } else if (compact && beforeCode) {
+      parts.push(...sectionWith(section.id, [bytes.subarray(section.start, section.end)]));
     } else {
       parts.push(bytes.subarray(section.headerStart, section.end));
     }
+    if (section.id === SECTION.code) {
+      beforeCode = false;
+    }
   }
-  return concat(parts);
+  return parts;
+}
+
+// Writes a planned module into the original bytes, right-aligned, without allocating a copy of
+// it: a fresh 24 MB buffer costs a page fault per 4 KB page, more than all the shim's other
+// load-time work (bench/module_load.py). Possible when the parts take no more room than the
+// original: compact planning frees ~150 bytes at the front of a Go module (its build ID and the
+// 5-byte section sizes) and the probes add ~130, so everything from the last changed function
+// body on stays where it is and only the bytes before it move, by a few dozen bytes. Runs of
+// original bytes are moved with copyWithin (memmove): those moving left first to last, then
+// those moving right last to first, then the new bytes are written; a move that would overwrite
+// bytes still to be moved makes it give up. Returns { bytes, restore } (restore() puts every
+// original byte back, for a buffer the page owns), or null when the plan does not fit.
+function writeInPlace(bytes, parts) {
+  const buffer = bytes.buffer;
+  const base = bytes.byteOffset;
+  const items = [];
+  let total = 0;
+  let sourcesEnd = 0;
+  for (const part of parts) {
+    const len = part.length;
+    const offset = part.byteOffset - base;
+    const isSource = part.buffer === buffer && offset >= 0 && offset + len <= bytes.length;
+    const last = items.length > 0 ? items[items.length - 1] : null;
+    if (isSource && offset < sourcesEnd) {
+      return null; // the plan reorders the original bytes
+    }
+    if (isSource && last !== null && last.src >= 0 && last.src + last.len === offset) {
+      last.len += len; // a run of unchanged bytes
+    } else {
+      items.push({ src: isSource ? offset : -1, data: isSource ? null : part, len, dest: 0 });
+    }
+    if (isSource) {
+      sourcesEnd = offset + len;
+    }
+    total += len;
+  }
+  if (total > bytes.length) {
+    return null;
+  }
+  const start = bytes.length - total;
+  let at = start;
+  for (const item of items) {
+    item.dest = at;
+    at += item.len;
+  }
+  const moves = items.filter((item) => item.src >= 0 && item.dest !== item.src);
+  const left = moves.filter((item) => item.dest < item.src);
+  const right = moves.filter((item) => item.dest > item.src).reverse();
+  for (const l of left) {
+    for (const r of right) {
+      if (l.dest < r.src + r.len && r.src < l.dest + l.len) {
+        return null; // l would land on r's bytes before they moved
+      }
+    }
+  }
+  // What no part keeps (the build ID, old section headers) is saved for restore().
+  const gaps = [];
+  let covered = 0;
+  for (const item of items) {
+    if (item.src >= 0) {
+      if (item.src > covered) {
+        gaps.push([covered, bytes.slice(covered, item.src)]);
+      }
+      covered = item.src + item.len;
+    }
+  }
+  if (covered < bytes.length) {
+    gaps.push([covered, bytes.slice(covered, bytes.length)]);
+  }
+  for (const item of left.concat(right)) {
+    bytes.copyWithin(item.dest, item.src, item.src + item.len);
+  }
+  for (const item of items) {
+    if (item.src < 0) {
+      bytes.set(item.data, item.dest);
+    }
+  }
+  return {
+    bytes: bytes.subarray(start),
+    restore() {
+      // The inverse: what moved right goes back first to last, what moved left last to first.
+      for (const item of right.slice().reverse().concat(left.slice().reverse())) {
+        bytes.copyWithin(item.src, item.dest, item.dest + item.len);
+      }
+      for (const [offset, saved] of gaps) {
+        bytes.set(saved, offset);
+      }
+    },
+  };
 }
 
 function sectionWith(id, payloadParts) {
@@ -359,15 +507,14 @@ function sectionWith(id, payloadParts) {
   return [Uint8Array.of(id, ...encodeU32(size)), ...payloadParts];
 }
 
-function appendGlobals(bytes, section, added) {
+function appendGlobals(bytes, section, types) {
   const r = new Reader(bytes, section.start, section.end);
   const count = r.u32();
-  const entry = [TYPE.i64, 1, OP.i64Const, 0, OP.end]; // (mut i64) (i64.const 0)
   const extra = [];
-  for (let i = 0; i < added; i++) {
-    extra.push(...entry);
+  for (const type of types) {
+    extra.push(type, 1, type === TYPE.i64 ? OP.i64Const : OP.i32Const, 0, OP.end); // (mut t) (t.const 0)
   }
-  return [Uint8Array.from(encodeU32(count + added)), bytes.subarray(r.pos, section.end), Uint8Array.from(extra)];
+  return [Uint8Array.from(encodeU32(count + types.length)), bytes.subarray(r.pos, section.end), Uint8Array.from(extra)];
 }
 
 function appendExports(bytes, section, names, firstGlobal) {
@@ -385,31 +532,57 @@ function rewriteBodies(bytes, section, prologues, imported) {
   const count = r.u32();
   const parts = [Uint8Array.from(encodeU32(count))];
   let copyFrom = r.pos; // unchanged bodies are copied in runs
-  let last = -1;
-  for (const index of prologues.keys()) {
-    last = Math.max(last, index - imported);
-  }
-  for (let i = 0; i <= last && i < count; i++) {
-    const bodyHeader = r.pos;
-    const size = r.u32();
-    const bodyStart = r.pos;
-    const bodyEnd = bodyStart + size;
-    const prologue = prologues.get(imported + i);
-    if (prologue !== undefined) {
-      const locals = new Reader(bytes, bodyStart, bodyEnd);
-      for (let n = locals.u32(); n > 0; n--) {
-        locals.u32();
-        locals.byte();
-      }
-      parts.push(bytes.subarray(copyFrom, bodyHeader));
-      parts.push(Uint8Array.from(encodeU32(size + prologue.length)));
-      parts.push(bytes.subarray(bodyStart, locals.pos), prologue, bytes.subarray(locals.pos, bodyEnd));
-      copyFrom = bodyEnd;
+  let pos = r.pos;
+  let i = 0;
+  for (const index of Array.from(prologues.keys()).sort((x, y) => x - y)) {
+    const target = index - imported;
+    if (target < i || target >= count) {
+      throw new WasmFormatError("no body for function " + index);
     }
-    r.skip(size);
+    pos = skipBodies(bytes, pos, section.end, target - i);
+    const prologue = prologues.get(index);
+    const bodyHeader = pos;
+    const header = new Reader(bytes, pos, section.end);
+    const size = header.u32();
+    const bodyStart = header.pos;
+    const bodyEnd = bodyStart + size;
+    const locals = new Reader(bytes, bodyStart, bodyEnd);
+    for (let n = locals.u32(); n > 0; n--) {
+      locals.u32();
+      locals.byte();
+    }
+    parts.push(bytes.subarray(copyFrom, bodyHeader));
+    parts.push(Uint8Array.from(encodeU32(size + prologue.length)));
+    parts.push(bytes.subarray(bodyStart, locals.pos), prologue, bytes.subarray(locals.pos, bodyEnd));
+    copyFrom = bodyEnd;
+    pos = bodyEnd;
+    i = target + 1;
   }
   parts.push(bytes.subarray(copyFrom, section.end));
   return parts;
+}
+
+// The position `n` function bodies after `pos`: one tight loop, without the Reader's method calls,
+// because it runs over thousands of bodies in code the page runs once (cold).
+function skipBodies(bytes, pos, end, n) {
+  for (; n > 0; n--) {
+    let size = 0;
+    let shift = 0;
+    let b;
+    do {
+      if (pos >= end || shift > 28) {
+        throw new WasmFormatError("bad function body size");
+      }
+      b = bytes[pos++];
+      size |= (b & 0x7f) << shift;
+      shift += 7;
+    } while (b & 0x80);
+    pos += size >>> 0;
+  }
+  if (pos > end) {
+    throw new WasmFormatError("function body past the end of the code section");
+  }
+  return pos;
 }
 
 function concat(parts) {
@@ -428,12 +601,12 @@ function concat(parts) {
 
 // Go's wasm functions take one i32 (PC_B, the resume point: 0 on a normal entry) and return one
 // i32; code at their entry must run only when PC_B is 0, or it would run again on every resume.
-function isGoFunction(module, index) {
-  const defined = index - module.functionImports.length;
-  if (module.functionTypes === null || defined < 0 || defined >= module.functionTypes.length) {
+// `typeIndex` comes from functionTypes().
+function isGoFunction(module, typeIndex) {
+  if (typeIndex === undefined) {
     return false;
   }
-  const type = module.types[module.functionTypes[defined]];
+  const type = module.types[typeIndex];
   return type !== undefined && type.params.length === 1 && type.params[0] === TYPE.i32 &&
     type.results.length === 1 && type.results[0] === TYPE.i32;
 }
@@ -444,6 +617,16 @@ function callProbe(tag, importIndex) {
   return Uint8Array.of(
     OP.localGet, 0, OP.i32Eqz, OP.if, TYPE.emptyBlock,
     OP.globalGet, 0, OP.i32Const, ...encodeS32(tag), OP.i32Or, OP.call, ...encodeU32(importIndex),
+    OP.end,
+  ); // prettier-ignore
+}
+
+// `if (PC_B == 0) { site = i32.load(SP) }`: the low word of the return address at the top of Go's
+// stack (global 0), a PC in the calling function, kept in a new exported i32 global.
+function siteProbe(globalIndex) {
+  return Uint8Array.of(
+    OP.localGet, 0, OP.i32Eqz, OP.if, TYPE.emptyBlock,
+    OP.globalGet, 0, OP.i32Load, 2, 0, OP.globalSet, ...encodeU32(globalIndex),
     OP.end,
   ); // prettier-ignore
 }

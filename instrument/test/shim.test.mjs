@@ -85,6 +85,19 @@ for (const root of roots) {
       assert.equal(snap.durations.long, 0);
     });
 
+    test("long calls come from the timed calls, each counting N times", async () => {
+      const page = newPage();
+      page.injectShim({ timingSample: 3, longCallMs: 1e-9 }); // every timed call is a long one
+      page.loadWasmExec(root);
+      const ledger = await startLedger(page, bytes());
+      for (let i = 0; i < 10; i++) {
+        ledger.noop();
+      }
+      const snap = only(page);
+      assert.equal(snap.durations.long, 3 * Math.floor(snap.calls / 3));
+      assert.equal(snap.durations.buckets.reduce((a, b) => a + b, 0), snap.durations.long);
+    });
+
     test("push mode sends the snapshot pushMs after a call into Go, once, and nothing when idle", async () => {
       const page = newPage();
       page.injectShim({ pushMs: 30 });

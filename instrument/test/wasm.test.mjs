@@ -11,7 +11,7 @@ import { buildApp, goRoots, goVersion, newPage, shimSource } from "./helpers.mjs
 function internals() {
   const source = shimSource().replace(/\/\/ main\.js:[\s\S]*\n\}\)\(/, "return { parseModule, rewriteModule, " +
     "prepareGoModule, encodeU32, encodeS32, Reader, WasmFormatError, callProbe, countProbe, functionName, " +
-    "findFunctions };\n})(");
+    "findFunctions, functionTypes, planModule, writeInPlace, FuncSite, FUNC_SITE };\n})(");
   const context = vm.createContext({ TextDecoder, TextEncoder, WebAssembly, performance, console });
   return vm.runInContext(source, context);
 }
@@ -54,7 +54,7 @@ describe("module reader", () => {
   test("reads a hand-made module", () => {
     const m = w.parseModule(TINY);
     assert.deepEqual(Array.from(m.functionImports), ["env.f"]);
-    assert.equal(m.functionTypes.length, 1);
+    assert.equal(JSON.stringify(Array.from(w.functionTypes(m, new Set([1])))), "[[1,1]]");
     assert.equal(m.names, null);
   });
 
@@ -66,6 +66,29 @@ describe("module reader", () => {
   test("a module that is not Go is left alone", () => {
     assert.equal(w.prepareGoModule(TINY), null);
     assert.equal(w.prepareGoModule(Uint8Array.of(0, 0x61, 0x73, 0x6d, 9, 9, 9, 9)), null);
+  });
+});
+
+describe("leak sites", () => {
+  test("a site whose first func lives forever keeps a bounded list, and still finds it oldest", () => {
+    const site = new w.FuncSite(1);
+    const first = () => {};
+    site.created++;
+    site.add(first);
+    first[w.FUNC_SITE] = site;
+    let longest = 0;
+    for (let i = 0; i < 100000; i++) {
+      const f = () => {};
+      site.created++;
+      site.add(f);
+      f[w.FUNC_SITE] = site;
+      f[w.FUNC_SITE] = null; // released, as onRelease does
+      site.released++;
+      longest = Math.max(longest, site.size);
+    }
+    assert.ok(longest <= 4096, `order grew to ${longest}`);
+    assert.equal(site.oldestLive(), site.order[1]);
+    assert.equal(site.order[0], first);
   });
 });
 
@@ -81,13 +104,54 @@ for (const root of goRoots()) {
       assert.deepEqual(WebAssembly.Module.imports(after), WebAssembly.Module.imports(before));
       const added = WebAssembly.Module.exports(after).filter((e) => !WebAssembly.Module.exports(before).some((b) => b.name === e.name));
       assert.deepEqual(added.map((e) => [e.name, e.kind]), [
-        ["__gowasm_probe_goroutinesCreated", "global"],
-        ["__gowasm_probe_goroutinesExited", "global"],
-        ["__gowasm_probe_gcCycles", "global"],
-        ["__gowasm_probe_recoveredPanics", "global"],
+        ["__gw0", "global"], // the site probe's
+        ["__gw1", "global"], // the four counters
+        ["__gw2", "global"],
+        ["__gw3", "global"],
+        ["__gw4", "global"],
       ]);
       // Only the code, global and export sections grew, by a few bytes.
       assert.ok(prepared.bytes.length - bytes.length < 400);
+    });
+
+    test("in place: the same module without a copy, and the page's bytes put back exactly", () => {
+      const original = buildApp(root, "releases");
+      const bytes = Uint8Array.from(original); // the page's buffer
+      const copied = w.prepareGoModule(original);
+      const prepared = w.prepareGoModule(bytes, "inPlace");
+      assert.ok(prepared.bytes.buffer === bytes.buffer, "written into the page's own buffer");
+      assert.ok(prepared.bytes.length < bytes.length);
+      const module = new WebAssembly.Module(prepared.bytes);
+      const written = Uint8Array.from(prepared.bytes);
+      prepared.restore();
+      assert.ok(Buffer.from(bytes).equals(original), "every byte put back");
+      // Section by section, the in-place module is the copied one without "go:buildid".
+      const sections = (m) => m.sections.filter((s) => s.name !== "go:buildid")
+        .map((s) => [s.id, s.name, Buffer.from(m.bytes.subarray(s.start, s.end)).toString("base64")]);
+      assert.deepEqual(sections(w.parseModule(written)), sections(w.parseModule(copied.bytes)));
+      assert.equal(WebAssembly.Module.customSections(module, "go:buildid").length, 0);
+      assert.deepEqual(WebAssembly.Module.exports(module), WebAssembly.Module.exports(new WebAssembly.Module(copied.bytes)));
+    });
+
+    test("in place needs room: without a build ID the module is copied and the bytes untouched", () => {
+      const original = buildApp(root, "releases", { ldflags: "-buildid=" });
+      assert.equal(w.parseModule(original).sections.some((s) => s.name === "go:buildid"), false);
+      const bytes = Uint8Array.from(original);
+      const prepared = w.prepareGoModule(bytes, "inPlace");
+      assert.ok(prepared.bytes.buffer !== bytes.buffer);
+      assert.ok(Buffer.from(bytes).equals(original));
+      assert.equal(prepared.probes.accounting, "exact");
+      assert.ok(WebAssembly.validate(prepared.bytes));
+    });
+
+    test("in place is not tried on a buffer shared with other threads", () => {
+      const original = buildApp(root, "releases");
+      const shared = new Uint8Array(new SharedArrayBuffer(original.length));
+      shared.set(original);
+      const prepared = w.prepareGoModule(shared, "inPlace");
+      assert.ok(prepared.bytes.buffer !== shared.buffer);
+      assert.ok(Buffer.from(shared).equals(original));
+      assert.ok(WebAssembly.validate(prepared.bytes));
     });
 
     test("names come from the name section, calling functions by index", () => {
