@@ -49,6 +49,14 @@ def top_frames(profile: dict[str, Any], limit: int) -> None:
         print(f"    {weight / count * 100:5.1f}%  {label(frame)}")
 
 
+async def scrape_forever(exporter: harness.Exporter, every: float) -> None:
+    """Prometheus: a scrape every ``every`` seconds (0: none)."""
+    while every > 0:
+        with contextlib.suppress(Exception):
+            await exporter.http.get("/metrics")
+        await asyncio.sleep(every)
+
+
 async def run(args: argparse.Namespace) -> None:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
@@ -61,17 +69,20 @@ async def run(args: argparse.Namespace) -> None:
             client = await harness.CDPClient.connect(endpoint)
             pages: list[harness.Page] = []
             try:
-                async with harness.run_exporter("--cdp", endpoint, *(("--push",) if args.push else ())) as exporter:
+                flags = (*(("--push",) if args.push else ()), *(("--poll-on-scrape",) if args.poll_on_scrape else ()))
+                async with harness.run_exporter("--cdp", endpoint, *flags) as exporter:
                     await harness.wait_browsers_up(exporter)
+                    scraper = asyncio.create_task(scrape_forever(exporter, args.scrape_every))
                     for _ in range(args.pages):
                         pages.append(await harness.open_app(client, site.url(go, "callbacks", f"busy={args.busy}")))
-                    await asyncio.sleep(5)
+                    await asyncio.sleep(5 + 3 * args.scrape_every)
                     spy = await asyncio.create_subprocess_exec(
                         py_spy, "record", "--pid", str(exporter.proc.pid), "--duration", str(args.seconds),
                         "--rate", "200", "--format", "speedscope", "--output", args.out, "--nonblocking",
                         stdout=asyncio.subprocess.DEVNULL,
                     )  # fmt: skip
                     await spy.wait()
+                    scraper.cancel()
             finally:
                 for page in pages:
                     await page.close()
@@ -86,6 +97,8 @@ def main() -> None:
     p.add_argument("--seconds", type=int, default=30)
     p.add_argument("--busy", type=int, default=100)
     p.add_argument("--push", action="store_true", help="profile the exporter in push mode")
+    p.add_argument("--poll-on-scrape", action="store_true", help="profile the exporter with --poll-on-scrape")
+    p.add_argument("--scrape-every", type=float, default=0, help="scrape /metrics every S seconds (default: never)")
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--go", default="1.27.3")
     p.add_argument("--out", default="/tmp/gowasm-daemon.speedscope.json")

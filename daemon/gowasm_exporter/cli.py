@@ -25,6 +25,7 @@ from .config import Config, parse_config
 from .health import ExporterHealth
 from .instrument import InstrumentConfig
 from .launcher import EmbeddedChromium, LaunchError, find_chrome
+from .pacing import ScrapePacer
 from .shim import DEFAULT_BINDING
 from .state import ExporterState, InstanceEnd
 from .targets import UrlFilter
@@ -61,8 +62,12 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
         eventlog.log_end(end)
 
     state = ExporterState(max_label_values=config.max_label_values, end_history=config.panic_history, on_end=on_end)
+    pacer = ScrapePacer() if config.poll_on_scrape else None
     app = create_app(
-        state, build_registry(state, leak_sites=config.leak_sites, health=health), api_token=config.api_token
+        state,
+        build_registry(state, leak_sites=config.leak_sites, health=health),
+        api_token=config.api_token,
+        on_scrape=None if pacer is None else pacer.scraped,
     )
     server = _Server(
         uvicorn.Config(
@@ -82,6 +87,7 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
         command_timeout=config.command_timeout,
         timing_sample=config.call_timing_sample,
         push_poll_interval=config.push_poll_interval,
+        pacer=pacer,
     )
     url_filter = UrlFilter(config.include, config.exclude)
 

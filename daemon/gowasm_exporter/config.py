@@ -38,6 +38,7 @@ class Config:
     push_poll_interval: float | None = None  # push mode: pages push snapshots, polled this rarely
     api_token: str | None = None  # bearer token required by /api/* and / (None: open)
     reload_after_exit: float | None = None  # seconds; None: kept-open pages are not reloaded
+    poll_on_scrape: bool = False  # poll once per scrape period, just before the scrape
 
 
 def _env_name(dest: str) -> str:
@@ -99,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="SECONDS",
         help="in push mode, how often pages are still polled (page metrics, liveness; default 10)",
+    )
+    p.add_argument(
+        "--poll-on-scrape",
+        action="store_true",
+        default=None,
+        help="poll each page once per Prometheus scrape period, just before the next scrape is due "
+        "(the period is learnt from /metrics requests; until then, and when scrapes stop, every "
+        "--poll-interval); events are pushed either way",
     )
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default info")
     p.add_argument(
@@ -222,6 +231,7 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         leak_sites=int(number("leak_sites", int, 10, 1)),
         call_timing_sample=int(number("call_timing_sample", int, 16, 0)),
         push_poll_interval=number("push_poll_interval", float, 10.0, 0.05) if flag("push") else None,
+        poll_on_scrape=flag("poll_on_scrape"),
         log_level=value("log_level", "info") or "info",
         api_token=api_token(),
         reload_after_exit=duration("reload_after_exit"),

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cdp import CDPError, Event, ProtocolError, Session
+from .pacing import ScrapePacer
 from .schema import PayloadError, parse_event, parse_snapshot
 from .shim import ADOPT_FUNCTION, GO_PROTOTYPE_EXPRESSION, REBIND_EXPRESSION, SNAPSHOT_EXPRESSION, shim_source
 from .state import ExporterState, PageMetrics
@@ -55,11 +56,18 @@ class InstrumentConfig:
     # Push mode: the shim sends its snapshot poll_interval after a change, and the daemon polls
     # only every push_poll_interval (page metrics, documents that stopped talking). None: off.
     push_poll_interval: float | None = None
+    # --poll-on-scrape: each target is polled once per scrape period, just before the next scrape.
+    pacer: ScrapePacer | None = None
 
     @property
     def full_poll_interval(self) -> float:
-        """How often each target is polled."""
+        """How often each target is polled, without a pacer."""
         return self.poll_interval if self.push_poll_interval is None else self.push_poll_interval
+
+    def poll_delay(self) -> float:
+        """Seconds until a target's next poll."""
+        interval = self.full_poll_interval
+        return interval if self.pacer is None else self.pacer.delay(interval)
 
     events_per_second: float = 200.0
     event_burst: int = 1000
@@ -249,7 +257,7 @@ class TargetInstrumentation:
     async def poll_forever(self) -> None:
         while True:
             await self.poll_once()
-            await asyncio.sleep(self.config.full_poll_interval)
+            await asyncio.sleep(self.config.poll_delay())
 
     async def poll_once(self) -> None:
         """Read the shim's snapshots (the target's, then each same-process iframe's) and the
@@ -436,12 +444,16 @@ def _snapshot_json(value: Any) -> Any:
 
 
 def _page_metrics(answer: dict[str, Any]) -> PageMetrics:
+    """The four metrics the exporter keeps, of the thirty or so ``Performance.getMetrics`` lists
+    (one per poll of every page: the loop only looks at the names of the others)."""
     metrics = PageMetrics()
-    for item in answer.get("metrics", ()):
-        if not isinstance(item, dict):
-            continue
-        field = PERFORMANCE_METRICS.get(item.get("name"))  # type: ignore[arg-type]
-        value = item.get("value")
-        if field is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-            setattr(metrics, field, float(value))
+    items = answer.get("metrics")
+    if not isinstance(items, list):
+        return metrics
+    for item in items:
+        name = item.get("name") if isinstance(item, dict) else None
+        if type(name) is str and name in PERFORMANCE_METRICS:
+            value = item.get("value")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                setattr(metrics, PERFORMANCE_METRICS[name], float(value))
     return metrics

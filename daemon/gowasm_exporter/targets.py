@@ -359,7 +359,7 @@ class TargetManager:
             self.health.refreshed(self.browser, "poll", started, ok)
             self._count_shim_drops(attachment)
             self._check_exited(attachment)
-            await asyncio.sleep(self.config.full_poll_interval)
+            await asyncio.sleep(self.config.poll_delay())
 
     def _count_shim_drops(self, attachment: _Attachment) -> None:
         """Events the shim could not hand to the binding (its bounded queue overflowed, or the

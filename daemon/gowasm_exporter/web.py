@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -66,13 +67,22 @@ class BearerTokenGuard:
         return False
 
 
-def create_app(state: ExporterState, registry: CollectorRegistry, *, api_token: str | None = None) -> FastAPI:
+def create_app(
+    state: ExporterState,
+    registry: CollectorRegistry,
+    *,
+    api_token: str | None = None,
+    on_scrape: Callable[[], None] | None = None,
+) -> FastAPI:
+    """The HTTP app; ``on_scrape`` is told of every ``/metrics`` request (the scrape pacer)."""
     app = FastAPI(title="gowasm-exporter", docs_url=None, redoc_url=None, openapi_url=None)
     if api_token:
         app.add_middleware(BearerTokenGuard, token=api_token)
 
     @app.get("/metrics")
     async def metrics() -> Response:
+        if on_scrape is not None:
+            on_scrape()
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")

@@ -241,6 +241,15 @@ function functionTypes(module, indices) {
   }
   const r = new Reader(module.bytes, section.start, section.end);
   const count = r.u32();
+  if (section.end - r.pos === count) {
+    // Every entry is one byte (fewer than 128 types: any Go module): read the few asked for.
+    for (const index of indices) {
+      if (index - imported >= 0 && index - imported < count) {
+        types.set(index, module.bytes[r.pos + index - imported]);
+      }
+    }
+    return types;
+  }
   for (let i = 0; i <= last && i < count; i++) {
     const type = r.u32();
     if (indices.has(imported + i)) {
@@ -320,35 +329,45 @@ function findFunctions(module, wanted) {
   if (module.names === null) {
     return found;
   }
-  const byLength = new Map(); // length -> [[name, bytes], ...]
+  const byLength = []; // length -> [[name, bytes], ...], for the (short) lengths asked for
   for (const name of wanted) {
-    const list = byLength.get(name.length) || [];
-    list.push([name, Uint8Array.from(name, (c) => c.charCodeAt(0) & 0x7f)]);
-    byLength.set(name.length, list);
+    if (name.length < 256) {
+      const list = byLength[name.length] || (byLength[name.length] = []);
+      list.push([name, Uint8Array.from(name, (c) => c.charCodeAt(0) & 0x7f)]);
+    }
   }
-  const { bytes, start, end } = module.names;
-  const r = new Reader(bytes, start, end);
+  const { bytes, end } = module.names;
+  const r = new Reader(bytes, module.names.start, end);
+  let n = r.u32();
   let pos = r.pos;
-  for (let n = r.u32(), pos0 = (pos = r.pos); n > 0 && found.size < wanted.size; n--) {
-    let index = 0;
-    let len = 0;
-    let shift = 0;
-    let b;
-    do {
-      b = bytes[pos++];
-      index |= (b & 0x7f) << shift;
-      shift += 7;
-    } while (b & 0x80 && shift < 35);
-    shift = 0;
-    do {
-      b = bytes[pos++];
-      len |= (b & 0x7f) << shift;
-      shift += 7;
-    } while (b & 0x80 && shift < 35);
-    if (pos + len > end || pos0 > pos) {
+  for (; n > 0 && found.size < wanted.size; n--) {
+    let index = bytes[pos++];
+    if (index >= 0x80) {
+      // Indices past 127 take two bytes up to 16383, more beyond.
+      let shift = 7;
+      let b;
+      index &= 0x7f;
+      do {
+        b = bytes[pos++];
+        index |= (b & 0x7f) << shift;
+        shift += 7;
+      } while (b & 0x80 && shift < 35);
+    }
+    let len = bytes[pos++];
+    if (len >= 0x80) {
+      let shift = 7;
+      let b;
+      len &= 0x7f;
+      do {
+        b = bytes[pos++];
+        len |= (b & 0x7f) << shift;
+        shift += 7;
+      } while (b & 0x80 && shift < 35);
+    }
+    if (pos + len > end) {
       throw new WasmFormatError("name past the end of the name section");
     }
-    const candidates = byLength.get(len);
+    const candidates = len < 256 ? byLength[len] : undefined;
     if (candidates !== undefined) {
       for (const [name, expected] of candidates) {
         let i = 0;
@@ -565,19 +584,31 @@ function rewriteBodies(bytes, section, prologues, imported) {
 // The position `n` function bodies after `pos`: one tight loop, without the Reader's method calls,
 // because it runs over thousands of bodies in code the page runs once (cold).
 function skipBodies(bytes, pos, end, n) {
-  for (; n > 0; n--) {
-    let size = 0;
-    let shift = 0;
-    let b;
-    do {
-      if (pos >= end || shift > 28) {
-        throw new WasmFormatError("bad function body size");
-      }
-      b = bytes[pos++];
-      size |= (b & 0x7f) << shift;
-      shift += 7;
-    } while (b & 0x80);
-    pos += size >>> 0;
+  for (; n > 0 && pos < end; n--) {
+    // Most bodies are 128 B .. 16 KB: a two-byte size, read without the general loop.
+    const b0 = bytes[pos];
+    const b1 = bytes[pos + 1];
+    if (b0 < 0x80) {
+      pos += 1 + b0;
+    } else if (b1 < 0x80) {
+      pos += 2 + ((b0 & 0x7f) | (b1 << 7));
+    } else {
+      let size = 0;
+      let shift = 0;
+      let b;
+      do {
+        if (pos >= end || shift > 28) {
+          throw new WasmFormatError("bad function body size");
+        }
+        b = bytes[pos++];
+        size |= (b & 0x7f) << shift;
+        shift += 7;
+      } while (b & 0x80);
+      pos += size >>> 0;
+    }
+  }
+  if (n > 0) {
+    throw new WasmFormatError("fewer function bodies than functions");
   }
   if (pos > end) {
     throw new WasmFormatError("function body past the end of the code section");

@@ -31,11 +31,62 @@ DEFAULT_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 2.0
 
 
+class CoalescingTransport:
+    """The socket transport under the websocket, writing once per event-loop turn.
+
+    websockets writes each frame with its own ``transport.write``, and a write on an idle socket
+    is a ``send()`` system call: with many pages polled at once (``--poll-on-scrape`` polls them
+    all just before a scrape), the daemon spent more time in those calls than in anything else
+    (``bench/profile_daemon.py``). Frames written during one turn of the loop are joined and
+    handed to the real transport at the end of the turn (``call_soon``), in order. Closing or
+    half-closing flushes first; aborting drops what is pending, as the real transport does with
+    its own buffer. Everything else is the real transport's.
+    """
+
+    def __init__(self, transport: asyncio.WriteTransport) -> None:
+        self._transport = transport
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._pending.append(bytes(data))
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class Connection:
     """One websocket to a browser endpoint (``webSocketDebuggerUrl``)."""
 
     def __init__(self, ws: ClientConnection, on_event: Callable[[Event], None]) -> None:
         self._ws = ws
+        if isinstance(ws.transport, asyncio.WriteTransport):
+            ws.transport = CoalescingTransport(ws.transport)  # type: ignore[assignment]
         self._router = Router()
         self._on_event = on_event
         self._reader = asyncio.create_task(self._read(), name="cdp-reader")
