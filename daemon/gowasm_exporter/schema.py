@@ -328,8 +328,12 @@ def parse_durations(data: Any) -> CallDurations:
     total = obj.get("sum")
     if isinstance(total, bool) or not isinstance(total, (int, float)) or not 0 <= total < 1e12:
         raise PayloadError("durations.sum is not a duration")
+    # One pass without a call per bucket (every poll of every page validates 20 of them);
+    # ``type(b) is int`` also refuses booleans.
+    if not all(type(b) is int and 0 <= b <= MAX_COUNT for b in buckets):
+        raise PayloadError("a durations bucket is not a count")
     return CallDurations(
-        buckets=tuple(_count(b, "durations bucket") for b in buckets),
+        buckets=tuple(buckets),
         sum=float(total),
         long=_count(obj.get("long"), "durations.long"),
     )

@@ -9,8 +9,6 @@
 // WeakMap entry per js.FuncOf cost 0.1-0.2 us (ephemeron table growth and GC) on a ~2.6 us
 // FuncOf+Release cycle; a property store on wrappers that all share one hidden class is ~5 ns.
 const FUNC_ID = Symbol("gowasm-exporter.funcId");
-// Its FuncSite while live, null once released (instances.js; exactly accounted instances only).
-const FUNC_SITE = Symbol("gowasm-exporter.funcSite");
 const funcIdOf = {
   get(fn) {
     return typeof fn === "function" ? fn[FUNC_ID] : undefined;

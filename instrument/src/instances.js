@@ -8,6 +8,10 @@
 // globalThis, the Go object); ids from 7 up are the js.Values Go has been handed.
 const PREDEFINED_REFS = 7;
 
+// On each js.FuncOf wrapper of an exactly accounted instance: its FuncSite while the func is
+// live, null once it was released (next to attribution.js' FUNC_ID on the same wrappers).
+const FUNC_SITE = Symbol("gowasm-exporter.funcSite");
+
 class GoInstanceRecord {
   constructor(go, iid, mode) {
     this.go = go;

@@ -3,9 +3,10 @@
 //
 // It reads the section list, the import section (function imports and their names), the
 // function, global and export sections (counts), the name section's function names, and code
-// bodies; it writes a new module in which chosen bodies start with extra instructions, new
-// mutable i64 globals exist, and those globals are exported. Nothing else moves: no function,
-// global or type index changes, so calls, the element segment and the name section stay valid.
+// bodies; it writes a module in which chosen bodies start with extra instructions, new mutable
+// globals exist, and those globals are exported. Nothing else changes: no function, global or
+// type index moves, so calls, the element segment and the name section stay valid. The module is
+// written either into a new buffer or into the original one (writeInPlace, put back afterwards).
 // Anything it does not expect makes it throw a WasmFormatError, and the caller then compiles the
 // original bytes untouched.
 
