@@ -21,6 +21,7 @@ function patchGoClass(GoClass) {
   if (typeof GoClass !== "function") {
     return false;
   }
+  scheduleWarmUp(); // a Go module is coming: warm the rewrite up while the page waits for it
   const proto = guard(() => GoClass.prototype);
   if (!proto || typeof proto !== "object") {
     return false;

@@ -28,7 +28,7 @@ function snapshot() {
     dropped: instancesDropped,
     missing: Array.from(missingHooks),
     errors: shimErrors,
-    modules: { rewritten: modulesRewritten, inPlace: modulesRewrittenInPlace, refused: modulesRefused },
+    modules: { rewritten: modulesRewritten, inPlace: modulesRewrittenInPlace, refused: modulesRefused, warm: warmUpDone },
     events: eventsSent,
     eventsFailed: eventsFailed,
     bound: bindingFn !== null,

@@ -138,6 +138,28 @@ for (const root of roots) {
       assert.equal(snap.calls - before, 1); // still counted
     });
 
+    test("warms the module rewrite up in an idle callback once Go is defined, counting nothing", async () => {
+      const page = newPage();
+      const idle = [];
+      page.context.requestIdleCallback = (callback, options) => idle.push([callback, options]);
+      page.injectShim();
+      assert.equal(idle.length, 0); // no Go yet: nothing to warm up for
+      page.loadWasmExec(root);
+      assert.equal(idle.length, 1);
+      assert.equal(page.snapshot().modules.warm, false);
+      idle[0][0]();
+      const warm = page.snapshot();
+      assert.deepEqual(
+        [warm.modules.warm, warm.modules.rewritten, warm.modules.inPlace, warm.errors],
+        [true, 0, 0, 0],
+      );
+      const ledger = await startLedger(page, bytes()); // then the page's own module, as usual
+      const snap = page.snapshot();
+      assert.equal(snap.instances[0].accounting, "exact");
+      assert.deepEqual([snap.modules.rewritten, snap.modules.inPlace], [1, 1]);
+      assert.equal(ledger.stats().funcsCreated, snap.instances[0].created);
+    });
+
     test("reports the js.Value ref table and linear memory exactly", async () => {
       const page = newPage();
       page.injectShim();

@@ -11,7 +11,7 @@ import { buildApp, goRoots, goVersion, newPage, shimSource } from "./helpers.mjs
 function internals() {
   const source = shimSource().replace(/\/\/ main\.js:[\s\S]*\n\}\)\(/, "return { parseModule, rewriteModule, " +
     "prepareGoModule, encodeU32, encodeS32, Reader, WasmFormatError, callProbe, countProbe, functionName, " +
-    "findFunctions, functionTypes, planModule, writeInPlace, FuncSite, FUNC_SITE };\n})(");
+    "findFunctions, functionTypes, planModule, writeInPlace, FuncSite, FUNC_SITE, syntheticGoModule, PROBES };\n})(");
   const context = vm.createContext({ TextDecoder, TextEncoder, WebAssembly, performance, console });
   return vm.runInContext(source, context);
 }
@@ -61,6 +61,15 @@ describe("module reader", () => {
   test("refuses what is not a module", () => {
     assert.throws(() => w.parseModule(Uint8Array.of(1, 2, 3)), w.WasmFormatError);
     assert.throws(() => w.parseModule(TINY.slice(0, TINY.length - 3)), w.WasmFormatError);
+  });
+
+  test("the warm-up's synthetic module has every probed function, of Go's type", () => {
+    const m = w.parseModule(w.syntheticGoModule(300));
+    const found = w.findFunctions(m, new Set(w.PROBES.map((p) => p.name)));
+    assert.equal(found.size, w.PROBES.length);
+    const types = w.functionTypes(m, new Set(found.values()));
+    assert.deepEqual(Array.from(new Set(types.values())), [0]);
+    assert.deepEqual(Array.from(m.types[0].params), [0x7f]);
   });
 
   test("a module that is not Go is left alone", () => {
