@@ -342,6 +342,7 @@ function findFunctions(module, wanted) {
   let n = r.u32();
   let pos = r.pos;
   for (; n > 0 && found.size < wanted.size; n--) {
+    // The two LEB128 reads are spelled out, not a helper: a call per entry costs in cold code.
     let index = bytes[pos++];
     if (index >= 0x80) {
       // Indices past 127 take two bytes up to 16383, more beyond.
