@@ -295,6 +295,27 @@ async def wait_browsers_up(exporter: Exporter, timeout: float = 30.0) -> None:
     raise TimeoutError("the exporter did not connect to its browser; log:\n" + "\n".join(exporter.log_lines[-20:]))
 
 
+@contextlib.asynccontextmanager
+async def scraping(exporter: Exporter, every: float) -> AsyncIterator[None]:
+    """Prometheus beside the exporter while the block runs: a ``/metrics`` scrape every ``every``
+    seconds (0: none)."""
+
+    async def scrape_forever() -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await exporter.http.get("/metrics")
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(scrape_forever()) if every > 0 else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 SHIM_API = 'globalThis[Symbol.for("gowasm-exporter.shim")]'
 
 

@@ -49,14 +49,6 @@ def top_frames(profile: dict[str, Any], limit: int) -> None:
         print(f"    {weight / count * 100:5.1f}%  {label(frame)}")
 
 
-async def scrape_forever(exporter: harness.Exporter, every: float) -> None:
-    """Prometheus: a scrape every ``every`` seconds (0: none)."""
-    while every > 0:
-        with contextlib.suppress(Exception):
-            await exporter.http.get("/metrics")
-        await asyncio.sleep(every)
-
-
 async def run(args: argparse.Namespace) -> None:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
@@ -72,17 +64,17 @@ async def run(args: argparse.Namespace) -> None:
                 flags = (*(("--push",) if args.push else ()), *(("--poll-on-scrape",) if args.poll_on_scrape else ()))
                 async with harness.run_exporter("--cdp", endpoint, *flags) as exporter:
                     await harness.wait_browsers_up(exporter)
-                    scraper = asyncio.create_task(scrape_forever(exporter, args.scrape_every))
-                    for _ in range(args.pages):
-                        pages.append(await harness.open_app(client, site.url(go, "callbacks", f"busy={args.busy}")))
-                    await asyncio.sleep(5 + 3 * args.scrape_every)
-                    spy = await asyncio.create_subprocess_exec(
-                        py_spy, "record", "--pid", str(exporter.proc.pid), "--duration", str(args.seconds),
-                        "--rate", "200", "--format", "speedscope", "--output", args.out, "--nonblocking",
-                        stdout=asyncio.subprocess.DEVNULL,
-                    )  # fmt: skip
-                    await spy.wait()
-                    scraper.cancel()
+                    async with harness.scraping(exporter, args.scrape_every):
+                        for _ in range(args.pages):
+                            url = site.url(go, "callbacks", f"busy={args.busy}")
+                            pages.append(await harness.open_app(client, url))
+                        await asyncio.sleep(5 + 3 * args.scrape_every)
+                        spy = await asyncio.create_subprocess_exec(
+                            py_spy, "record", "--pid", str(exporter.proc.pid), "--duration", str(args.seconds),
+                            "--rate", "200", "--format", "speedscope", "--output", args.out, "--nonblocking",
+                            stdout=asyncio.subprocess.DEVNULL,
+                        )  # fmt: skip
+                        await spy.wait()
             finally:
                 for page in pages:
                     await page.close()

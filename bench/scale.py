@@ -63,12 +63,14 @@ async def cpu_window(pid: int, client: harness.CDPClient, seconds: float) -> dic
     }
 
 
-async def scrape_forever(exporter: harness.Exporter, every: float) -> None:
-    """Prometheus: a scrape every ``every`` seconds (0: none)."""
-    while every > 0:
-        with contextlib.suppress(Exception):
-            await exporter.http.get("/metrics")
-        await asyncio.sleep(every)
+async def start_exporter(
+    stack: contextlib.AsyncExitStack, exporter_args: tuple[str, ...], scrape_every: float
+) -> harness.Exporter:
+    """An exporter connected to the browser, scraped every ``scrape_every`` s until ``stack`` closes."""
+    exporter = await stack.enter_async_context(harness.run_exporter(*exporter_args))
+    await harness.wait_browsers_up(exporter)
+    await stack.enter_async_context(harness.scraping(exporter, scrape_every))
+    return exporter
 
 
 async def scrape_latency(exporter: harness.Exporter, scrapes: int) -> dict[str, float]:
@@ -132,9 +134,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     *(("--push",) if args.push else ()),
                     *(("--poll-on-scrape",) if args.poll_on_scrape else ()),
                 )
-                exporter = await stack.enter_async_context(harness.run_exporter(*exporter_args))
-                await harness.wait_browsers_up(exporter)
-                scraper = asyncio.create_task(scrape_forever(exporter, args.scrape_every))
+                exporter = await start_exporter(stack, exporter_args, args.scrape_every)
                 for n in args.pages:
                     while len(pages) < n:
                         pages.append(await harness.open_app(client, url))
@@ -143,17 +143,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     level["exporter"] = await cpu_window(exporter.proc.pid, client, args.window)
                     level["metrics"] = await scrape_latency(exporter, args.scrapes)
                     if args.naive:
-                        scraper.cancel()
                         await stack.aclose()
                         level["naive"] = await naive_window(endpoint, client, args)
                         stack = contextlib.AsyncExitStack()
-                        exporter = await stack.enter_async_context(harness.run_exporter(*exporter_args))
-                        await harness.wait_browsers_up(exporter)
-                        scraper = asyncio.create_task(scrape_forever(exporter, args.scrape_every))
+                        exporter = await start_exporter(stack, exporter_args, args.scrape_every)
                     levels.append(level)
                     print_level(level)
             finally:
-                scraper.cancel()
                 await stack.aclose()
                 for page in pages:
                     await page.close()

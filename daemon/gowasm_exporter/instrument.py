@@ -58,6 +58,8 @@ class InstrumentConfig:
     push_poll_interval: float | None = None
     # --poll-on-scrape: each target is polled once per scrape period, just before the next scrape.
     pacer: ScrapePacer | None = None
+    events_per_second: float = 200.0
+    event_burst: int = 1000
 
     @property
     def full_poll_interval(self) -> float:
@@ -68,9 +70,6 @@ class InstrumentConfig:
         """Seconds until a target's next poll."""
         interval = self.full_poll_interval
         return interval if self.pacer is None else self.pacer.delay(interval)
-
-    events_per_second: float = 200.0
-    event_burst: int = 1000
 
 
 class TokenBucket:

@@ -21,7 +21,6 @@ function patchGoClass(GoClass) {
   if (typeof GoClass !== "function") {
     return false;
   }
-  scheduleWarmUp(); // a Go module is coming: warm the rewrite up while the page waits for it
   const proto = guard(() => GoClass.prototype);
   if (!proto || typeof proto !== "object") {
     return false;
@@ -54,8 +53,7 @@ function patchGoClass(GoClass) {
       try {
         // No guard(): a closure per js.FuncOf is measurable on the FuncOf+Release cycle.
         funcIdOf.set(wrapper, id);
-        const known = recordByGo.get(this);
-        (known !== undefined ? known : recordOf(this)).onCreate(wrapper);
+        recordOf(this).onCreate(wrapper);
       } catch (_) {
         shimErrors++;
       }
@@ -247,6 +245,7 @@ function trapGoGlobal() {
     set(value) {
       current = value;
       guard(() => patchGoClass(value));
+      scheduleWarmUp(); // wasm_exec.js just ran: a Go module is coming, warm the rewrite up meanwhile
     },
   });
 }

@@ -36,12 +36,12 @@ function rebind(reattached) {
 const PUSH_MS = clampInt(CONFIG.pushMs, 0, 3600000, 0);
 let pushTimer = null;
 // A worker paused before its first script has no setTimeout yet (seen on Chromium 156): the
-// timer function is taken when it is first needed.
+// timer function is taken when it is first needed (webGlobal).
 let pushSetTimeout = $setTimeout;
 
 function schedulePush() {
   if (pushSetTimeout === null) {
-    const candidate = globalThis.setTimeout;
+    const candidate = webGlobal("setTimeout");
     if (typeof candidate !== "function") {
       return;
     }

@@ -6,7 +6,8 @@
 // interpreter). A page waits for that first time when it compiles its Go module. So once
 // wasm_exec.js has defined `Go` (a Go module is coming, usually after a fetch), the shim runs the
 // same reader and planner over a small synthetic module of the same shape (thousands of names and
-// bodies) in an idle callback, and the page's own module then takes the warm path. The warm-up
+// bodies) in an idle callback, and the page's own module then takes the warm path. Only when the
+// shim sees `Go` being defined (trapGoGlobal): in a page it joins late, the module is already in. The warm-up
 // touches nothing of the page's and counts nothing; it runs at most once per document, and not
 // where there is no requestIdleCallback (workers: their module arrives with their first script).
 

@@ -85,6 +85,27 @@ class Reader {
   }
 }
 
+// An unsigned LEB128 at bytes[pos], for the loops over thousands of entries that do not go
+// through a Reader (findFunctions, skipBodies): the value; the position after it is left in
+// `lebEnd` (no object per read).
+let lebEnd = 0;
+
+function lebAt(bytes, pos, end) {
+  let value = 0;
+  let shift = 0;
+  let b;
+  do {
+    if (pos >= end || shift > 28) {
+      throw new WasmFormatError("bad LEB128 number");
+    }
+    b = bytes[pos++];
+    value |= (b & 0x7f) << shift;
+    shift += 7;
+  } while (b & 0x80);
+  lebEnd = pos;
+  return value >>> 0;
+}
+
 function encodeU32(value) {
   const out = [];
   let v = value >>> 0;
@@ -324,7 +345,7 @@ function functionName(module, index) {
 
 // Function indices by name, for the few names asked for: one pass over the name section that
 // compares bytes (the names are ASCII) and decodes nothing. It stops at the last name found, and
-// reads the entries in one loop without calls: it runs once per page, in cold code.
+// reads the entries in one loop without a Reader (see warmup.js).
 function findFunctions(module, wanted) {
   const found = new Map();
   if (module.names === null) {
@@ -342,29 +363,19 @@ function findFunctions(module, wanted) {
   let n = r.u32();
   let pos = r.pos;
   for (; n > 0 && found.size < wanted.size; n--) {
-    // The two LEB128 reads are spelled out, not a helper: a call per entry costs in cold code.
-    let index = bytes[pos++];
-    if (index >= 0x80) {
-      // Indices past 127 take two bytes up to 16383, more beyond.
-      let shift = 7;
-      let b;
-      index &= 0x7f;
-      do {
-        b = bytes[pos++];
-        index |= (b & 0x7f) << shift;
-        shift += 7;
-      } while (b & 0x80 && shift < 35);
+    let index = bytes[pos];
+    if (index < 0x80) {
+      pos += 1;
+    } else {
+      index = lebAt(bytes, pos, end);
+      pos = lebEnd;
     }
-    let len = bytes[pos++];
-    if (len >= 0x80) {
-      let shift = 7;
-      let b;
-      len &= 0x7f;
-      do {
-        b = bytes[pos++];
-        len |= (b & 0x7f) << shift;
-        shift += 7;
-      } while (b & 0x80 && shift < 35);
+    let len = bytes[pos];
+    if (len < 0x80) {
+      pos += 1;
+    } else {
+      len = lebAt(bytes, pos, end);
+      pos = lebEnd;
     }
     if (pos + len > end) {
       throw new WasmFormatError("name past the end of the name section");
@@ -583,30 +594,19 @@ function rewriteBodies(bytes, section, prologues, imported) {
   return parts;
 }
 
-// The position `n` function bodies after `pos`: one tight loop, without the Reader's method calls,
-// because it runs over thousands of bodies in code the page runs once (cold).
+// The position `n` function bodies after `pos`: one tight loop, without a Reader, because it runs
+// over thousands of bodies (see warmup.js).
 function skipBodies(bytes, pos, end, n) {
   for (; n > 0 && pos < end; n--) {
-    // Most bodies are 128 B .. 16 KB: a two-byte size, read without the general loop.
     const b0 = bytes[pos];
     const b1 = bytes[pos + 1];
     if (b0 < 0x80) {
       pos += 1 + b0;
     } else if (b1 < 0x80) {
-      pos += 2 + ((b0 & 0x7f) | (b1 << 7));
+      pos += 2 + ((b0 & 0x7f) | (b1 << 7)); // most bodies: 128 B .. 16 KB
     } else {
-      let size = 0;
-      let shift = 0;
-      let b;
-      do {
-        if (pos >= end || shift > 28) {
-          throw new WasmFormatError("bad function body size");
-        }
-        b = bytes[pos++];
-        size |= (b & 0x7f) << shift;
-        shift += 7;
-      } while (b & 0x80);
-      pos += size >>> 0;
+      const size = lebAt(bytes, pos, end);
+      pos = lebEnd + size;
     }
   }
   if (n > 0) {

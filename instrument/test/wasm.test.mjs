@@ -11,7 +11,7 @@ import { buildApp, goRoots, goVersion, newPage, shimSource } from "./helpers.mjs
 function internals() {
   const source = shimSource().replace(/\/\/ main\.js:[\s\S]*\n\}\)\(/, "return { parseModule, rewriteModule, " +
     "prepareGoModule, encodeU32, encodeS32, Reader, WasmFormatError, callProbe, countProbe, functionName, " +
-    "findFunctions, functionTypes, planModule, writeInPlace, FuncSite, FUNC_SITE, syntheticGoModule, PROBES };\n})(");
+    "findFunctions, functionTypes, planModule, writeInPlace, FuncSite, FUNC_SITE, syntheticGoModule, PROBES, skipBodies };\n})(");
   const context = vm.createContext({ TextDecoder, TextEncoder, WebAssembly, performance, console });
   return vm.runInContext(source, context);
 }
@@ -42,6 +42,15 @@ describe("LEB128", () => {
     assert.deepEqual(Array.from(w.encodeS32(1)), [1]);
     assert.deepEqual(Array.from(w.encodeS32(64)), [0xc0, 0]);
     assert.deepEqual(Array.from(w.encodeS32(-1)), [0x7f]);
+  });
+
+  test("function bodies are skipped by their sizes of one, two and three bytes", () => {
+    const body = (size) => [...w.encodeU32(size), ...new Array(size).fill(0)];
+    const bytes = Uint8Array.from([...body(5), ...body(300), ...body(20000), ...body(1)]);
+    assert.equal(w.skipBodies(bytes, 0, bytes.length, 3), bytes.length - 2);
+    assert.equal(w.skipBodies(bytes, 0, bytes.length, 4), bytes.length);
+    assert.throws(() => w.skipBodies(bytes, 0, bytes.length, 5), w.WasmFormatError);
+    assert.throws(() => w.skipBodies(bytes.subarray(0, 7 + 300), 0, 7 + 300, 3), w.WasmFormatError);
   });
 
   test("overlong and truncated numbers are refused", () => {
