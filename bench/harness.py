@@ -227,7 +227,8 @@ async def browser_cpu_seconds(client: CDPClient) -> float:
 
 
 class BenchSite:
-    """The bench apps built with the chosen toolchains: /go<version>/<app>/{index.html,main.wasm}."""
+    """The bench apps built with the chosen toolchains: /go<version>/<app>/{index.html,main.wasm}
+    (and the app's ``*.js``, such as the callbacks app's worker)."""
 
     def __init__(self, toolchains: Sequence[GoToolchain], apps: Sequence[str]) -> None:
         self.toolchains = list(toolchains)
@@ -240,6 +241,8 @@ class BenchSite:
                 self.wasm[(go.version, app)] = out
                 self.site.add(f"/go{go.version}/{app}/main.wasm", out)
                 self.site.add(f"/go{go.version}/{app}/index.html", APPS / app / "index.html")
+                for script in sorted((APPS / app).glob("*.js")):
+                    self.site.add(f"/go{go.version}/{app}/{script.name}", script)
 
     def url(self, go: GoToolchain, app: str, query: str = "") -> str:
         return f"{self.site.base_url}/go{go.version}/{app}/index.html" + (f"?{query}" if query else "")

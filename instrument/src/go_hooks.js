@@ -11,7 +11,9 @@
 //                                 throws "Go program has already exited" once `exited` is set.
 //   go.exit(code)                 own property set by the constructor, called by the
 //                                 `runtime.wasmExit` import after it set `exited` and deleted
-//                                 the ref table.
+//                                 the ref table. Hooked only for instances the shim did not
+//                                 instantiate; the others' `runtime.wasmExit` import is wrapped
+//                                 (withShimImports in probes.js), which keeps the Go object fast.
 //
 // Prototype hooks work at any time, so the same code serves pages instrumented late: an instance
 // the shim never saw start is recorded on its first callback or timer, or handed over by the
@@ -49,11 +51,12 @@ function patchGoClass(GoClass) {
 
   wrapFunction(proto, "_makeFuncWrapper", "Go._makeFuncWrapper", (original) =>
     function _makeFuncWrapper(id) {
-      const wrapper = $apply(original, this, arguments);
+      // [id], not `arguments`: V8 materializes an arguments object for $apply (~6 ns a call).
+      const wrapper = $apply(original, this, [id]);
       try {
         // No guard(): a closure per js.FuncOf is measurable on the FuncOf+Release cycle.
         funcIdOf.set(wrapper, id);
-        recordOf(this).onCreate(wrapper);
+        (this === lastGo ? lastRec : recordOf(this)).onCreate(wrapper);
       } catch (_) {
         shimErrors++;
       }
@@ -65,8 +68,7 @@ function patchGoClass(GoClass) {
   const resumeName = typeof proto._resume === "function" ? "_resume" : methodContaining(proto, "has already exited");
   wrapFunction(proto, resumeName || "_resume", "Go._resume", (original) =>
     function _resume() {
-      const known = recordByGo.get(this);
-      const rec = known !== undefined ? known : guard(() => recordOf(this));
+      const rec = this === lastGo ? lastRec : guard(() => recordOf(this));
       if (rec === undefined) {
         return $apply(original, this, arguments);
       }
@@ -83,7 +85,7 @@ function patchGoClass(GoClass) {
         const entry = { rec, kind: "timer", funcId: null, event: null };
         enter(entry);
         try {
-          return $apply(original, this, arguments);
+          return $apply(original, this, NO_ARGS);
         } finally {
           leave(entry);
         }
@@ -93,7 +95,7 @@ function patchGoClass(GoClass) {
       enter(entry);
       const token = rec.timing.begin();
       try {
-        return $apply(original, this, arguments);
+        return $apply(original, this, NO_ARGS);
       } finally {
         rec.timing.end(token);
         leave(entry);
@@ -115,14 +117,21 @@ function methodContaining(proto, text) {
 // The record of a Go object that reached a hook: instances the shim did not see start (it was
 // injected late, or `run` could not be hooked) are recorded here, as "late".
 function recordOf(go) {
-  const known = recordByGo.get(go);
-  if (known !== undefined) {
-    return known;
+  let rec = recordByGo.get(go);
+  if (rec === undefined) {
+    rec = recordFor(go, "late");
+    startInstance(go, rec, guard(() => go._inst));
   }
-  const rec = recordFor(go, "late");
-  startInstance(go, rec, guard(() => go._inst));
+  lastGo = go; // a Go object's record never changes: the hooks' one-entry cache (a WeakMap
+  lastRec = rec; // lookup is ~4 ns of a ~2 us FuncOf+Release cycle)
   return rec;
 }
+
+let lastGo = null;
+let lastRec = null;
+// `_resume()` takes no arguments: an empty list instead of the caller's `arguments`, which V8
+// would materialize for every callback.
+const NO_ARGS = Object.freeze([]);
 
 function startInstance(go, rec, instance) {
   if (rec.announced) {
@@ -143,15 +152,23 @@ function startInstance(go, rec, instance) {
     guard(hookTimers); // a worker's timers exist by the time its Go program starts
   }
   hookWriteSync();
-  hookExit(go, rec);
+  if (ctx !== undefined && ctx.exitImport && rec.flavour === "go") {
+    ctx.exitRec = rec; // the instance's runtime.wasmExit import reports its exit (withShimImports)
+  } else {
+    hookExit(go, rec);
+  }
   if (rec.mode === "late" && go.exited === true) {
     rec.markExited(null, false);
   }
   emit("instance_start", { iid: rec.iid, mode: rec.mode, module: rec.module, accounting: rec.accounting });
 }
 
-// `go.exit` becomes an accessor so that an app that assigns its own exit handler (as Node's runner
-// does) keeps it, and we still see the code first.
+// For an instance the shim did not instantiate (its imports are the page's own), `go.exit`
+// becomes an accessor, so that an app that assigns its own exit handler (as Node's runner does)
+// keeps it, and we still see the code first. Only then: turning a data property into an accessor
+// puts the Go object in V8's dictionary mode, and every `this.mem`, `this._values`, ... in
+// wasm_exec.js becomes a slow lookup (measured: most of the shim's cost on FuncOf+Release,
+// bench/worker_ab.py). Instances the shim instantiated report their exit from `runtime.wasmExit`.
 function hookExit(go, rec) {
   const desc = guard(() => $getOwnPropertyDescriptor(go, "exit"));
   if (desc !== undefined && !desc.configurable) {

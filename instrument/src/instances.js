@@ -126,8 +126,8 @@ class GoInstanceRecord {
     });
   }
 
-  // Exit as seen through `go.exit(code)` (hooked in go_hooks.js) or, failing that, inferred
-  // from the `exited` flag wasm_exec.js sets in `runtime.wasmExit`.
+  // Exit as seen by the `runtime.wasmExit` import (withShimImports) or through `go.exit(code)`
+  // (hookExit), or failing both, inferred from the `exited` flag wasm_exec.js sets then.
   markExited(code, observed) {
     if (this.exited) {
       return false;

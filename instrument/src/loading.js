@@ -119,7 +119,7 @@ function hookModuleLoading() {
       return $apply($instantiate, W, [module, imports]);
     }
     const ctx = new ProbeContext(probes);
-    return $apply($instantiate, W, [module, withProbeImports(imports, ctx)]).then((instance) =>
+    return $apply($instantiate, W, [module, withShimImports(imports, ctx)]).then((instance) =>
       linkInstance(instance, ctx, module));
   }
 
@@ -204,7 +204,7 @@ function hookModuleLoading() {
       return Reflect.construct($Instance, arguments, new.target);
     }
     const ctx = new ProbeContext(probes);
-    const instance = Reflect.construct($Instance, [module, withProbeImports(imports, ctx)], new.target);
+    const instance = Reflect.construct($Instance, [module, withShimImports(imports, ctx)], new.target);
     return linkInstance(instance, ctx, module);
   }
 

@@ -4,9 +4,9 @@
 // functions before the module is compiled. This table is the one place that says which:
 //   call probes   call JS with Go's stack pointer, for probes that need identity (which func is
 //                 released);
-//   site probe    stores the return address of js.FuncOf's caller in a new exported i32 global,
-//                 read by the `_makeFuncWrapper` hook that FuncOf itself calls a moment later:
-//                 the leak site, without a call out of wasm;
+//   site probe    stores the return address of js.FuncOf's caller in a word of Go's zero page
+//                 (SITE_ADDRESS), read by the `_makeFuncWrapper` hook that FuncOf itself calls a
+//                 moment later: the leak site, without a call out of wasm;
 //   count probes  add one to a new exported i64 global, read by snapshot(): no call out of wasm.
 // A Go function that has to grow its stack restarts from its entry (with PC_B 0 again: see
 // morestack in cmd/internal/obj/wasm), so a probe there can fire twice for one call. Count probes
@@ -29,6 +29,10 @@ const TAG_RELEASE = 2;
 // Short: the export names are part of what must fit in the room writeInPlace frees.
 const PROBE_EXPORT_PREFIX = "__gw";
 const PC_F_OFFSET = 0x1000; // see ProbeContext.funcOfSite()
+// The site probe's word: the last of the 4096 bytes below Go's data that its linker keeps as a
+// zero page (cmd/link/internal/ld/data.go, wasmMinDataAddr), checked against the module's data
+// segments before it is used (lowestDataAddress).
+const SITE_ADDRESS = 4092;
 
 // What a prepared module carries: how it was instrumented and how to read its probes.
 class ModuleProbes {
@@ -36,7 +40,7 @@ class ModuleProbes {
     this.accounting = accounting; // "exact" | "stripped" | "unsupported"
     this.flavour = flavour; // "go" | "tinygo" (TinyGo imports WASI next to gojs)
     this.counters = counters; // [[counter name, export name], ...]
-    this.siteExport = null; // export name of the site probe's global
+    this.siteProbed = false; // the site probe writes SITE_ADDRESS
     this.imports = module ? module.functionImports.length : 0;
     this.names = null; // FunctionNames, read from the compiled module when first needed
     this.compiled = null; // the WebAssembly.Module (set by loading.js), whose name section that is
@@ -108,8 +112,8 @@ function prepareGoModule(input, mode = "copy") {
     const types = functionTypes(module, new Set(found.values()));
     const prologues = new Map();
     const counters = [];
+    let siteProbed = false;
     const globals = []; // [[type, export name], ...]: the new globals, in index order
-    let siteExport = null;
     const newGlobal = (type) => {
       const exportName = PROBE_EXPORT_PREFIX + globals.length;
       globals.push([type, exportName]);
@@ -126,9 +130,11 @@ function prepareGoModule(input, mode = "copy") {
       if (probe.call) {
         prologues.set(index, callProbe(probe.call, probeImport));
       } else if (probe.site) {
-        const [globalIndex, exportName] = newGlobal(TYPE.i32);
-        siteExport = exportName;
-        prologues.set(index, siteProbe(globalIndex));
+        if (lowestDataAddress(module) < SITE_ADDRESS + 4) {
+          throw new WasmFormatError("data in the zero page"); // not Go's layout: leave the module alone
+        }
+        prologues.set(index, siteProbe(SITE_ADDRESS));
+        siteProbed = true;
       } else {
         const [globalIndex, exportName] = newGlobal(TYPE.i64);
         counters.push([probe.count, exportName]);
@@ -136,7 +142,7 @@ function prepareGoModule(input, mode = "copy") {
       }
     }
     const probes = new ModuleProbes("exact", module, counters);
-    probes.siteExport = siteExport;
+    probes.siteProbed = siteProbed;
     modulesRewritten++;
     if (mode !== "copy" && !isShared(bytes)) {
       const written = writeInPlace(bytes, planModule(module, prologues, globals, true));
@@ -171,21 +177,18 @@ class ProbeContext {
     this.view = null;
     this.rec = null; // the Go instance's record, once known (probes fire on every FuncOf/Release)
     this.values = null; // its ref table (wasm_exec.js sets `_values` once, in run())
-    this.siteGlobal = undefined; // the site probe's WebAssembly.Global (null: none)
+    this.exitImport = false; // runtime.wasmExit reports the exit (withShimImports)
+    this.exitRec = null; // the record the exit goes to, once the instance started
   }
 
   // The function index of the latest js.FuncOf caller (-1: unknown), from the site probe.
   // PC_F = 0x1000 + function index not counting imports (cmd/link/internal/wasm); a PC is
   // PC_F<<16 | PC_B.
   funcOfSite() {
-    if (this.siteGlobal === undefined) {
-      const name = this.probes.siteExport;
-      this.siteGlobal = (name !== null && this.instance !== null && guard(() => this.instance.exports[name])) || null;
-    }
-    if (this.siteGlobal === null) {
+    if (!this.probes.siteProbed || this.instance === null) {
       return -1;
     }
-    const pc = this.siteGlobal.value >>> 0;
+    const pc = this.dataView().getUint32(SITE_ADDRESS, true);
     return pc === 0 ? -1 : (pc >>> 16) - PC_F_OFFSET + this.probes.imports;
   }
 
@@ -210,26 +213,41 @@ class ProbeContext {
 const contextOf = new $WeakMap(); // WebAssembly.Instance -> ProbeContext
 const probesOf = new $WeakMap(); // WebAssembly.Module -> ModuleProbes
 
-// A copy of the import object whose probe import also serves the call probes.
-function withProbeImports(imports, ctx) {
-  if (ctx.probes.accounting !== "exact") {
-    return imports;
-  }
-  const original = imports.gojs["runtime.resetMemoryDataView"];
+// A copy of the import object for one instance the shim instantiates:
+//   `runtime.wasmExit` (Go's only exit path, given SP; the code is the int32 at SP+8) reports the
+//   exit itself, so `go.exit` can stay a plain data property (see hookExit in go_hooks.js);
+//   `runtime.resetMemoryDataView` also serves the call probes, for probed modules.
+function withShimImports(imports, ctx) {
   const gojs = Object.assign({}, imports.gojs);
-  gojs["runtime.resetMemoryDataView"] = function resetMemoryDataView(arg) {
-    const tag = arg & 7;
-    if (tag === 0) {
-      ctx.view = null; // Go grew its memory: the old buffer is detached
-      return $apply(original, this, arguments);
-    }
-    try {
-      onProbe(ctx, tag, arg & ~7); // no guard(): a closure per probe call is measurable
-    } catch (_) {
-      shimErrors++;
-    }
-    return undefined;
-  };
+  const originalExit = gojs["runtime.wasmExit"];
+  if (typeof originalExit === "function") {
+    ctx.exitImport = true;
+    gojs["runtime.wasmExit"] = function wasmExit(sp) {
+      guard(() => {
+        const rec = ctx.exitRec;
+        if (rec !== null) {
+          onExit(rec, new DataView(rec.memory.buffer).getInt32((sp >>> 0) + 8, true));
+        }
+      });
+      return $apply(originalExit, this, arguments);
+    };
+  }
+  if (ctx.probes.accounting === "exact") {
+    const original = gojs["runtime.resetMemoryDataView"];
+    gojs["runtime.resetMemoryDataView"] = function resetMemoryDataView(arg) {
+      const tag = arg & 7;
+      if (tag === 0) {
+        ctx.view = null; // Go grew its memory: the old buffer is detached
+        return $apply(original, this, [arg]);
+      }
+      try {
+        onProbe(ctx, tag, arg & ~7); // no guard(): a closure per probe call is measurable
+      } catch (_) {
+        shimErrors++;
+      }
+      return undefined;
+    };
+  }
   return Object.assign({}, imports, { gojs });
 }
 

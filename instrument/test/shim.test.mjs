@@ -215,6 +215,23 @@ for (const root of roots) {
       assert.ok(page.logs.some((l) => l.level === "warn" && l.text === "exit code: 3"), "the app's exit handler still runs");
     });
 
+    test("an instance it instantiated: the exit comes from runtime.wasmExit, go.exit stays a data property", async () => {
+      // A data property turned accessor puts the Go object in V8's dictionary mode, which slows
+      // every property access of wasm_exec.js (docs/performance.md, section 0).
+      const page = newPage();
+      page.injectShim();
+      page.loadWasmExec(root);
+      const ledger = await startLedger(page, bytes());
+      const desc = page.run('Object.getOwnPropertyDescriptor(go, "exit")');
+      assert.equal(typeof desc.value, "function");
+      assert.equal(desc.get, undefined);
+      page.run("globalThis.appExits = []; go.exit = (code) => appExits.push(code);"); // the app's own, after start
+      ledger.exit(5);
+      assert.deepEqual(page.events.filter((e) => e.type === "exit").map((e) => e.code), [5]);
+      assert.deepEqual(Array.from(page.run("appExits")), [5], "the app's handler runs, once");
+      assert.equal(only(page).code, 5);
+    });
+
     test("announces instances with their module and mode", async () => {
       const page = newPage();
       page.injectShim();

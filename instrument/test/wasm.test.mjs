@@ -11,7 +11,8 @@ import { buildApp, goRoots, goVersion, newPage, shimSource } from "./helpers.mjs
 function internals() {
   const source = shimSource().replace(/\/\/ main\.js:[\s\S]*\n\}\)\(/, "return { parseModule, rewriteModule, " +
     "prepareGoModule, encodeU32, encodeS32, Reader, WasmFormatError, callProbe, countProbe, functionName, " +
-    "findFunctions, functionTypes, planModule, writeInPlace, FuncSite, FUNC_SITE, syntheticGoModule, PROBES, skipBodies };\n})(");
+    "findFunctions, functionTypes, planModule, writeInPlace, FuncSite, FUNC_SITE, syntheticGoModule, PROBES, skipBodies, " +
+    "lowestDataAddress, SITE_ADDRESS };\n})(");
   const context = vm.createContext({ TextDecoder, TextEncoder, WebAssembly, performance, console });
   return vm.runInContext(source, context);
 }
@@ -81,6 +82,32 @@ describe("module reader", () => {
     assert.deepEqual(Array.from(m.types[0].params), [0x7f]);
   });
 
+  test("the lowest address of active data segments, on hand-made data sections", () => {
+    const withData = (payload) => w.parseModule(Uint8Array.from([...TINY, 11, payload.length, ...payload]));
+    assert.equal(w.lowestDataAddress(w.parseModule(TINY)), Infinity);
+    // active (memory 0) at 16 and 300, passive, active on memory 0 by index at 4100
+    assert.equal(w.lowestDataAddress(withData([
+      4, 0, 0x41, 16, 0x0b, 1, 0xaa, 0, 0x41, 0xac, 0x02, 0x0b, 0, 1, 2, 0xbb, 0xcc, 2, 0, 0x41, 0x84, 0x20, 0x0b, 0,
+    ])), 16); // prettier-ignore
+    assert.equal(w.lowestDataAddress(withData([1, 1, 1, 0xaa])), Infinity);
+    assert.throws(() => w.lowestDataAddress(withData([1, 0, 0x23, 0, 0x0b, 0])), w.WasmFormatError); // global.get
+    assert.throws(() => w.lowestDataAddress(withData([1, 0, 0x41, 0x7f, 0x0b, 0])), w.WasmFormatError); // -1
+    assert.throws(() => w.lowestDataAddress(withData([1, 7, 0])), w.WasmFormatError);
+  });
+
+  test("a Go-shaped module with data in the zero page is not probed (the site probe's word is there)", () => {
+    const clean = w.syntheticGoModule(10);
+    assert.equal(w.prepareGoModule(clean).probes.accounting, "exact");
+    const at = (address) => {
+      const segments = [1, 0, 0x41, ...w.encodeS32(address), 0x0b, 1, 0xaa]; // one active segment, one byte
+      return Uint8Array.from([...clean, 11, segments.length, ...segments]);
+    };
+    assert.equal(w.prepareGoModule(at(w.SITE_ADDRESS + 4)).probes.accounting, "exact");
+    const refused = w.prepareGoModule(at(w.SITE_ADDRESS));
+    assert.equal(refused.probes.accounting, "unsupported");
+    assert.ok(Buffer.from(refused.bytes).equals(Buffer.from(at(w.SITE_ADDRESS))), "left as it was");
+  });
+
   test("a module that is not Go is left alone", () => {
     assert.equal(w.prepareGoModule(TINY), null);
     assert.equal(w.prepareGoModule(Uint8Array.of(0, 0x61, 0x73, 0x6d, 9, 9, 9, 9)), null);
@@ -122,14 +149,20 @@ for (const root of goRoots()) {
       assert.deepEqual(WebAssembly.Module.imports(after), WebAssembly.Module.imports(before));
       const added = WebAssembly.Module.exports(after).filter((e) => !WebAssembly.Module.exports(before).some((b) => b.name === e.name));
       assert.deepEqual(added.map((e) => [e.name, e.kind]), [
-        ["__gw0", "global"], // the site probe's
-        ["__gw1", "global"], // the four counters
+        ["__gw0", "global"], // the four counters (the site probe writes Go's zero page instead)
+        ["__gw1", "global"],
         ["__gw2", "global"],
         ["__gw3", "global"],
-        ["__gw4", "global"],
       ]);
       // Only the code, global and export sections grew, by a few bytes.
       assert.ok(prepared.bytes.length - bytes.length < 400);
+    });
+
+    test("the linker keeps the zero page free of data: the site probe's word is Go's to lend", () => {
+      for (const ldflags of ["", "-s -w"]) {
+        const lowest = w.lowestDataAddress(w.parseModule(buildApp(root, "releases", { ldflags })));
+        assert.ok(lowest >= 12288 && lowest > w.SITE_ADDRESS, `data from ${lowest}`);
+      }
     });
 
     test("in place: the same module without a copy, and the page's bytes put back exactly", () => {
