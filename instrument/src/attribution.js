@@ -1,8 +1,8 @@
 // attribution.js: which callback was running when an instance died, and who still calls it.
 //
 // All of this is looked up only when an instance exits (or is called after it exited), never on
-// the hot path, except for two cheap notes: each js.FuncOf wrapper's id (a property set in the
-// `_makeFuncWrapper` hook) and, for Go wrappers handed to addEventListener/setTimeout/setInterval,
+// the hot path, except for two cheap notes: each js.FuncOf wrapper's id (a property set from the
+// `_makeFuncWrapper` hook, or once it outlives the next event: GoInstanceRecord.onCreate) and, for Go wrappers handed to addEventListener/setTimeout/setInterval,
 // what they were registered as (a bounded Map keyed by func id).
 
 // Go func id of a wrapper returned by _makeFuncWrapper, kept on the wrapper under a symbol: a
@@ -11,15 +11,30 @@
 const FUNC_ID = Symbol("gowasm-exporter.funcId");
 const funcIdOf = {
   get(fn) {
-    return typeof fn === "function" ? fn[FUNC_ID] : undefined;
+    if (typeof fn !== "function") {
+      return undefined;
+    }
+    const id = fn[FUNC_ID];
+    return id !== undefined ? id : pendingIdOf(fn);
   },
   has(fn) {
-    return typeof fn === "function" && fn[FUNC_ID] !== undefined;
+    return funcIdOf.get(fn) !== undefined;
   },
   set(fn, id) {
     fn[FUNC_ID] = id;
   },
 };
+// The latest js.FuncOf of an exact instance is marked only once it outlives the next event
+// (GoInstanceRecord.onCreate): until then its id is the record's.
+function pendingIdOf(fn) {
+  for (const rec of records) {
+    if (rec.pending === fn) {
+      return rec.pendingId;
+    }
+  }
+  return undefined;
+}
+
 const registrations = new Map(); // func id -> { as, type?, target?, delay? }, bounded
 const MAX_REGISTRATIONS = 4096;
 const MAX_TEXT = 200;

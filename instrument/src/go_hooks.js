@@ -55,8 +55,7 @@ function patchGoClass(GoClass) {
       const wrapper = $apply(original, this, [id]);
       try {
         // No guard(): a closure per js.FuncOf is measurable on the FuncOf+Release cycle.
-        funcIdOf.set(wrapper, id);
-        (this === lastGo ? lastRec : recordOf(this)).onCreate(wrapper);
+        (this === lastGo ? lastRec : recordOf(this)).onCreate(wrapper, id);
       } catch (_) {
         shimErrors++;
       }

@@ -38,6 +38,10 @@ class GoInstanceRecord {
     this.callsAfterRelease = 0;
     this.sites = new Map(); // function index of a js.FuncOf caller -> FuncSite
     this.lastSite = null; // the FuncSite of the previous js.FuncOf (callers repeat: one Map lookup less)
+    this.pending = null; // the wrapper of the latest js.FuncOf, not marked yet (see onCreate)
+    this.pendingId = 0;
+    this.pendingSite = null;
+    this.pendingBorn = 0;
   }
 
   linkProbes(ctx) {
@@ -45,14 +49,24 @@ class GoInstanceRecord {
     this.accounting = ctx.probes.accounting;
   }
 
-  // A js.FuncOf: `wrapper` is the JS function _makeFuncWrapper made for it. Which site it came
-  // from is kept on the wrapper itself (FUNC_SITE, until its Release), not in a Map by id: a
-  // property on functions that all share one hidden class costs a few ns, a Map entry more
-  // (measured on the FuncOf+Release cycle, bench/shim_overhead.py).
-  onCreate(wrapper) {
+  // A js.FuncOf: `wrapper` is the JS function _makeFuncWrapper made for func `id`. Which site it
+  // came from is kept on the wrapper itself (FUNC_SITE, until its Release), not in a Map by id: a
+  // property on functions that all share one hidden class costs a few ns, a Map entry more.
+  // But not at once: most funcs of a busy page are released before the next js.FuncOf (a
+  // callback made for one call), and the property storage of every marked wrapper is copied by
+  // each scavenge while Go holds it, which was most of what was left of the shim's cost on the
+  // FuncOf+Release cycle (bench/worker_ab.py, docs/performance.md section 0). So the latest func
+  // waits as `pending`, and only one that is still live when the next js.FuncOf, a snapshot or
+  // the exit comes is marked (settle), with its site, its id (attribution.js) and its creation
+  // time as of its js.FuncOf.
+  onCreate(wrapper, id) {
     this.funcsCreated++;
     if (this.accounting !== "exact") {
+      funcIdOf.set(wrapper, id);
       return;
+    }
+    if (this.pending !== null) {
+      this.settle();
     }
     const siteIndex = this.probes.funcOfSite();
     let site = this.lastSite;
@@ -65,17 +79,33 @@ class GoInstanceRecord {
       this.lastSite = site;
     }
     site.created++;
-    site.add(wrapper);
-    wrapper[FUNC_SITE] = site;
+    this.pending = wrapper;
+    this.pendingId = id;
+    this.pendingSite = site;
+    this.pendingBorn = coarseNow;
+  }
+
+  settle() {
+    const wrapper = this.pending;
+    this.pending = null;
+    funcIdOf.set(wrapper, this.pendingId);
+    this.pendingSite.add(wrapper, this.pendingBorn);
+    wrapper[FUNC_SITE] = this.pendingSite;
   }
 
   // A js.Func's Release ran (probe at its entry). Releasing a func twice changes nothing.
   onRelease(wrapper) {
-    const site = wrapper[FUNC_SITE];
-    if (site === undefined || site === null) {
-      return;
+    let site;
+    if (wrapper === this.pending) {
+      site = this.pendingSite; // released before anything else happened: never marked
+      this.pending = null;
+    } else {
+      site = wrapper[FUNC_SITE];
+      if (site === undefined || site === null) {
+        return;
+      }
+      wrapper[FUNC_SITE] = null;
     }
-    wrapper[FUNC_SITE] = null;
     this.funcsReleased++;
     site.released++;
     if (site.released === site.created) {
@@ -84,6 +114,9 @@ class GoInstanceRecord {
   }
 
   topSites(limit) {
+    if (this.pending !== null) {
+      this.settle();
+    }
     const sites = Array.from(this.sites.values()).filter((s) => s.created > s.released);
     sites.sort((a, b) => b.created - b.released - (a.created - a.released));
     const now = $now();
@@ -135,6 +168,9 @@ class GoInstanceRecord {
     this.exited = true;
     this.exitCode = Number.isInteger(code) ? code : null;
     this.exitObserved = observed;
+    if (this.pending !== null) {
+      guard(() => this.settle()); // its wrapper keeps its id for attribution after the exit
+    }
     return true;
   }
 
@@ -204,9 +240,9 @@ class FuncSite {
     this.compactAt = 4096; // size that triggers the next compact()
   }
 
-  add(wrapper) {
+  add(wrapper, born) {
     this.order[this.size] = wrapper;
-    this.order[this.size + 1] = coarseNow;
+    this.order[this.size + 1] = born;
     this.size += 2;
     if (this.size >= this.compactAt) {
       this.compact();

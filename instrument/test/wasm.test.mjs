@@ -12,7 +12,7 @@ function internals() {
   const source = shimSource().replace(/\/\/ main\.js:[\s\S]*\n\}\)\(/, "return { parseModule, rewriteModule, " +
     "prepareGoModule, encodeU32, encodeS32, Reader, WasmFormatError, callProbe, countProbe, functionName, " +
     "findFunctions, functionTypes, planModule, writeInPlace, FuncSite, FUNC_SITE, syntheticGoModule, PROBES, skipBodies, " +
-    "lowestDataAddress, SITE_ADDRESS };\n})(");
+    "lowestDataAddress, SITE_ADDRESS, recordFor, funcIdOf };\n})(");
   const context = vm.createContext({ TextDecoder, TextEncoder, WebAssembly, performance, console });
   return vm.runInContext(source, context);
 }
@@ -115,17 +115,46 @@ describe("module reader", () => {
 });
 
 describe("leak sites", () => {
+  test("a func released before the next event is never marked; one that lives on is, with its id", () => {
+    const rec = w.recordFor({}, "early");
+    rec.accounting = "exact";
+    rec.probes = { funcOfSite: () => 42, probes: { functionName: () => "main.site" } };
+    const marks = (f) => Object.getOwnPropertySymbols(f).length;
+    const f1 = () => {};
+    rec.onCreate(f1, 1);
+    rec.onRelease(f1);
+    rec.onRelease(f1); // a second Release counts nothing
+    assert.equal(marks(f1), 0, "nothing attached to a func released at once");
+    const f2 = () => {};
+    rec.onCreate(f2, 2);
+    assert.equal(marks(f2), 0);
+    assert.equal(w.funcIdOf.get(f2), 2, "its id is known while it waits");
+    const f3 = () => {};
+    rec.onCreate(f3, 3); // f2 outlived the next js.FuncOf: marked now
+    assert.equal(marks(f2), 2);
+    assert.equal(w.funcIdOf.get(f2), 2);
+    const [site] = rec.topSites(5); // a snapshot marks f3 too
+    assert.equal(marks(f3), 2);
+    assert.equal(site.live, 2);
+    rec.onRelease(f2);
+    rec.onRelease(f3);
+    rec.onRelease(f3);
+    assert.equal(rec.funcsReleased, 3);
+    assert.equal(rec.funcsCreated, 3);
+    assert.equal(rec.topSites(5).length, 0);
+  });
+
   test("a site whose first func lives forever keeps a bounded list, and still finds it oldest", () => {
     const site = new w.FuncSite(1);
     const first = () => {};
     site.created++;
-    site.add(first);
+    site.add(first, 1000);
     first[w.FUNC_SITE] = site;
     let longest = 0;
     for (let i = 0; i < 100000; i++) {
       const f = () => {};
       site.created++;
-      site.add(f);
+      site.add(f, 2000);
       f[w.FUNC_SITE] = site;
       f[w.FUNC_SITE] = null; // released, as onRelease does
       site.released++;
