@@ -2,8 +2,9 @@
 //
 // All of this is looked up only when an instance exits (or is called after it exited), never on
 // the hot path, except for two cheap notes: each js.FuncOf wrapper's id (a property set from the
-// `_makeFuncWrapper` hook, or once it outlives the next event: GoInstanceRecord.onCreate) and, for Go wrappers handed to addEventListener/setTimeout/setInterval,
-// what they were registered as (a bounded Map keyed by func id).
+// `_makeFuncWrapper` hook, for an exactly accounted instance once the func outlives the next
+// event: GoInstanceRecord.onCreate) and, for Go wrappers handed to addEventListener/setTimeout/
+// setInterval, what they were registered as (a bounded Map keyed by func id).
 
 // Go func id of a wrapper returned by _makeFuncWrapper, kept on the wrapper under a symbol: a
 // WeakMap entry per js.FuncOf cost 0.1-0.2 us (ephemeron table growth and GC) on a ~2.6 us

@@ -40,7 +40,6 @@ class ModuleProbes {
     this.accounting = accounting; // "exact" | "stripped" | "unsupported"
     this.flavour = flavour; // "go" | "tinygo" (TinyGo imports WASI next to gojs)
     this.counters = counters; // [[counter name, export name], ...]
-    this.siteProbed = false; // the site probe writes SITE_ADDRESS
     this.imports = module ? module.functionImports.length : 0;
     this.names = null; // FunctionNames, read from the compiled module when first needed
     this.compiled = null; // the WebAssembly.Module (set by loading.js), whose name section that is
@@ -112,7 +111,6 @@ function prepareGoModule(input, mode = "copy") {
     const types = functionTypes(module, new Set(found.values()));
     const prologues = new Map();
     const counters = [];
-    let siteProbed = false;
     const globals = []; // [[type, export name], ...]: the new globals, in index order
     const newGlobal = (type) => {
       const exportName = PROBE_EXPORT_PREFIX + globals.length;
@@ -134,7 +132,6 @@ function prepareGoModule(input, mode = "copy") {
           throw new WasmFormatError("data in the zero page"); // not Go's layout: leave the module alone
         }
         prologues.set(index, siteProbe(SITE_ADDRESS));
-        siteProbed = true;
       } else {
         const [globalIndex, exportName] = newGlobal(TYPE.i64);
         counters.push([probe.count, exportName]);
@@ -142,7 +139,6 @@ function prepareGoModule(input, mode = "copy") {
       }
     }
     const probes = new ModuleProbes("exact", module, counters);
-    probes.siteProbed = siteProbed;
     modulesRewritten++;
     if (mode !== "copy" && !isShared(bytes)) {
       const written = writeInPlace(bytes, planModule(module, prologues, globals, true));
@@ -175,17 +171,17 @@ class ProbeContext {
     this.instance = null;
     this.go = null;
     this.view = null;
-    this.rec = null; // the Go instance's record, once known (probes fire on every FuncOf/Release)
+    this.rec = null; // the Go instance's record, once known (the Release probe fires on every Release)
     this.values = null; // its ref table (wasm_exec.js sets `_values` once, in run())
     this.exitImport = false; // runtime.wasmExit reports the exit (withShimImports)
     this.exitRec = null; // the record the exit goes to, once the instance started
   }
 
-  // The function index of the latest js.FuncOf caller (-1: unknown), from the site probe.
-  // PC_F = 0x1000 + function index not counting imports (cmd/link/internal/wasm); a PC is
-  // PC_F<<16 | PC_B.
+  // The function index of the latest js.FuncOf caller (-1: unknown), from the site probe, which
+  // every exactly accounted module has (it is required). PC_F = 0x1000 + function index not
+  // counting imports (cmd/link/internal/wasm); a PC is PC_F<<16 | PC_B.
   funcOfSite() {
-    if (!this.probes.siteProbed || this.instance === null) {
+    if (this.probes.accounting !== "exact" || this.instance === null) {
       return -1;
     }
     const pc = this.dataView().getUint32(SITE_ADDRESS, true);
