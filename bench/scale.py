@@ -21,11 +21,17 @@ that flag: each page is polled once per scrape period, just before the scrape (u
 ``--scrape-every``, and ``--scrapes 0``: back-to-back latency scrapes would teach the exporter a
 period of half a second).
 
+``--baseline DIR`` measures a second exporter, another checkout's (a ``git worktree`` of the
+previous commit), on the same tabs in the same run: a change to the daemon against what it
+replaces. ``--rounds N`` repeats every configuration's window N times per level, in alternating
+order, and reports the medians (every window is kept in ``--json``).
+
 ``--push`` runs the exporter in push mode (``--push``: each page sends its snapshot a second
 after its Go program changed something, and is polled every 10 s); with the default ``--busy``
 every tab changes all the time, the worst case for it; ``--busy 0`` leaves the tabs idle.
 
-Run: ``.venv/bin/python bench/scale.py [--pages 1 10 50 100] [--window 20] [--no-naive] [--json out.json]``
+Run: ``.venv/bin/python bench/scale.py [--pages 1 10 50 100] [--window 20] [--no-naive] [--json out.json]``,
+``... --pages 100 --baseline DIR --rounds 2`` for a change side by side.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -64,10 +71,14 @@ async def cpu_window(pid: int, client: harness.CDPClient, seconds: float) -> dic
 
 
 async def start_exporter(
-    stack: contextlib.AsyncExitStack, exporter_args: tuple[str, ...], scrape_every: float
+    stack: contextlib.AsyncExitStack, exporter_args: tuple[str, ...], scrape_every: float, source: str | None = None
 ) -> harness.Exporter:
-    """An exporter connected to the browser, scraped every ``scrape_every`` s until ``stack`` closes."""
-    exporter = await stack.enter_async_context(harness.run_exporter(*exporter_args))
+    """An exporter connected to the browser, scraped every ``scrape_every`` s until ``stack`` closes.
+
+    ``source``: another checkout whose ``daemon/`` (and ``instrument/``) to run instead of this one.
+    """
+    env = None if source is None else {"PYTHONPATH": str(Path(source).resolve() / "daemon")}
+    exporter = await stack.enter_async_context(harness.run_exporter(*exporter_args, env=env))
     await harness.wait_browsers_up(exporter)
     await stack.enter_async_context(harness.scraping(exporter, scrape_every))
     return exporter
@@ -127,6 +138,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             client = await harness.CDPClient.connect(endpoint)
             pages: list[harness.Page] = []
             stack = contextlib.AsyncExitStack()
+            configs = ["exporter", *(["baseline"] if args.baseline else []), *(["naive"] if args.naive else [])]
+            exporter: harness.Exporter | None
             try:
                 exporter_args = (
                     "--cdp",
@@ -140,11 +153,32 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         pages.append(await harness.open_app(client, url))
                     await asyncio.sleep(args.settle)
                     level: dict[str, Any] = {"pages": n, "reported": await reported_pages(exporter)}
-                    level["exporter"] = await cpu_window(exporter.proc.pid, client, args.window)
-                    level["metrics"] = await scrape_latency(exporter, args.scrapes)
-                    if args.naive:
-                        await stack.aclose()
-                        level["naive"] = await naive_window(endpoint, client, args)
+                    runs: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
+                    for round_ in range(args.rounds):
+                        # Alternate the order, so that no configuration always runs first.
+                        for name in configs if round_ % 2 == 0 else configs[::-1]:
+                            if name == "exporter" and exporter is None:
+                                stack = contextlib.AsyncExitStack()
+                                exporter = await start_exporter(stack, exporter_args, args.scrape_every)
+                                await asyncio.sleep(args.settle)
+                            elif name != "exporter" and exporter is not None:
+                                await stack.aclose()
+                                exporter = None
+                            if name == "exporter":
+                                runs[name].append(await cpu_window(exporter.proc.pid, client, args.window))
+                                if "metrics" not in level:
+                                    level["metrics"] = await scrape_latency(exporter, args.scrapes)
+                            elif name == "baseline":
+                                stack = contextlib.AsyncExitStack()
+                                before = await start_exporter(stack, exporter_args, args.scrape_every, args.baseline)
+                                await asyncio.sleep(args.settle)
+                                runs[name].append(await cpu_window(before.proc.pid, client, args.window))
+                                await stack.aclose()
+                            else:
+                                runs[name].append(await naive_window(endpoint, client, args))
+                    for name, windows in runs.items():
+                        level[name] = median_window(windows)
+                    if exporter is None:
                         stack = contextlib.AsyncExitStack()
                         exporter = await start_exporter(stack, exporter_args, args.scrape_every)
                     levels.append(level)
@@ -158,6 +192,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def median_window(windows: list[dict[str, float]]) -> dict[str, Any]:
+    """The median of each figure over a configuration's windows (all of them kept in ``windows``)."""
+    keys = [k for k, v in windows[0].items() if isinstance(v, (int, float))]
+    merged: dict[str, Any] = {k: statistics.median(w[k] for w in windows) for k in keys}
+    merged["windows"] = windows
+    return merged
+
+
 def print_level(level: dict[str, Any]) -> None:
     e, m = level["exporter"], level["metrics"]
     line = (
@@ -167,11 +209,22 @@ def print_level(level: dict[str, Any]) -> None:
         f"{e['browser_cpu_share'] * 100:5.1f}%, /metrics p50 {m['p50_ms']:.1f} ms p99 {m['p99_ms']:.1f} ms "
         f"({m['bytes'] / 1024:.0f} KiB)"
     )
+    if "baseline" in level:
+        b = level["baseline"]
+        line += (
+            f"\n        baseline: CPU {b['cpu_share'] * 100:5.2f}% of a core, RSS {b['rss_bytes'] / 2**20:6.1f} MiB, "
+            f"browser CPU {b['browser_cpu_share'] * 100:5.1f}%"
+        )
     if "naive" in level:
         nv = level["naive"]
         line += (
             f"\n        naive poller: CPU {nv['cpu_share'] * 100:5.2f}% of a core, browser CPU "
             f"{nv['browser_cpu_share'] * 100:5.1f}% ({nv['pages']} pages, {nv['rounds']} rounds)"
+        )
+    windows = {name: level[name]["windows"] for name in ("exporter", "baseline", "naive") if name in level}
+    if any(len(w) > 1 for w in windows.values()):
+        line += "\n        windows (CPU % of a core): " + "; ".join(
+            f"{name} " + " ".join(f"{w['cpu_share'] * 100:.2f}" for w in ws) for name, ws in windows.items()
         )
     print(line, flush=True)
 
@@ -179,16 +232,23 @@ def print_level(level: dict[str, Any]) -> None:
 def summary(levels: list[dict[str, Any]]) -> None:
     print("\n  per page (CPU share of one core / pages); ratio = naive / exporter")
     print(f"  {'pages':>6}{'exporter':>12}{'naive':>12}{'ratio':>8}{'browser (exp)':>16}{'browser (naive)':>17}")
+    print("  (the medians over --rounds windows of each)")
     for level in levels:
         n = level["pages"]
         e = level["exporter"]["cpu_share"] / n * 100
-        line = f"  {n:>6}{e:>11.3f}%"
+        line = f"  {n:>6}{e:>11.4f}%"
         if "naive" in level:
             nv = level["naive"]["cpu_share"] / n * 100
             be = level["exporter"]["browser_cpu_share"] / n * 100
             bn = level["naive"]["browser_cpu_share"] / n * 100
-            line += f"{nv:>11.3f}%{nv / e:>8.2f}{be:>15.3f}%{bn:>16.3f}%"
+            line += f"{nv:>11.4f}%{nv / e:>8.2f}{be:>15.3f}%{bn:>16.3f}%"
             level["naive_per_page_ratio"] = nv / e
+        if "baseline" in level:
+            b = level["baseline"]["cpu_share"] / n * 100
+            line += f"   baseline {b:.4f}% (baseline / exporter {b / e:.2f}"
+            if "naive" in level:
+                line += f", naive / baseline {level['naive']['cpu_share'] / n * 100 / b:.2f}"
+            line += ")"
         print(line)
     last = levels[-1]
     if last["pages"] >= 100:
@@ -214,6 +274,12 @@ def main() -> None:
     )
     p.add_argument("--poll-on-scrape", action="store_true", help="run the exporter with --poll-on-scrape")
     p.add_argument("--scrape-every", type=float, default=0, help="scrape /metrics every S seconds (default: never)")
+    p.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also measure the exporter of another checkout (e.g. a git worktree of the previous commit)",
+    )
+    p.add_argument("--rounds", type=int, default=1, help="windows of each configuration per level (default 1)")
     p.add_argument("--go", default="1.27.3")
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args()

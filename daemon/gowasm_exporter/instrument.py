@@ -253,11 +253,6 @@ class TargetInstrumentation:
             except CDPError:
                 pass
 
-    async def poll_forever(self) -> None:
-        while True:
-            await self.poll_once()
-            await asyncio.sleep(self.config.poll_delay())
-
     async def poll_once(self) -> None:
         """Read the shim's snapshots (the target's, then each same-process iframe's) and the
         page's performance metrics into state."""

@@ -42,6 +42,7 @@ from .gate import NavigationGate
 from .health import ExporterHealth
 from .instrument import InstrumentConfig, TargetInstrumentation
 from .labels import page_label
+from .pacing import PollTicker
 from .state import ExporterState
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,7 @@ class TargetManager:
         self._by_target: dict[str, _Attachment] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.gate = NavigationGate(connection)
+        self.ticker = PollTicker(config.poll_delay)
 
     async def start(self) -> None:
         await self.gate.enable()
@@ -359,7 +361,7 @@ class TargetManager:
             self.health.refreshed(self.browser, "poll", started, ok)
             self._count_shim_drops(attachment)
             self._check_exited(attachment)
-            await asyncio.sleep(self.config.poll_delay())
+            await self.ticker.wait()
 
     def _count_shim_drops(self, attachment: _Attachment) -> None:
         """Events the shim could not hand to the binding (its bounded queue overflowed, or the
