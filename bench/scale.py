@@ -173,6 +173,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                 before = await start_exporter(stack, exporter_args, args.scrape_every, args.baseline)
                                 await asyncio.sleep(args.settle)
                                 runs[name].append(await cpu_window(before.proc.pid, client, args.window))
+                                if "baseline_metrics" not in level:
+                                    level["baseline_metrics"] = await scrape_latency(before, args.scrapes)
                                 await stack.aclose()
                             else:
                                 runs[name].append(await naive_window(endpoint, client, args))
@@ -215,6 +217,9 @@ def print_level(level: dict[str, Any]) -> None:
             f"\n        baseline: CPU {b['cpu_share'] * 100:5.2f}% of a core, RSS {b['rss_bytes'] / 2**20:6.1f} MiB, "
             f"browser CPU {b['browser_cpu_share'] * 100:5.1f}%"
         )
+        if "baseline_metrics" in level:
+            bm = level["baseline_metrics"]
+            line += f", /metrics p50 {bm['p50_ms']:.1f} ms p99 {bm['p99_ms']:.1f} ms"
     if "naive" in level:
         nv = level["naive"]
         line += (

@@ -42,7 +42,7 @@ class _Server(uvicorn.Server):
 
     uvicorn's own loop sleeps 0.1 s between checks of ``should_exit``, only to refresh the
     ``Date`` header once a second: ten wake-ups a second were most of an idle daemon's CPU, and
-    with ``--poll-on-scrape`` a good part of a busy one's (docs/performance.md, section 0).
+    with ``--poll-on-scrape`` a good part of a busy one's (docs/performance.md, section 5b).
     :meth:`stop` wakes the loop at once, so shutdown is as quick as before.
     """
 

@@ -71,8 +71,8 @@ class PollTicker:
     Each target's loop used to sleep its own delay after its own poll: with N pages, N timers, N
     wake-ups of the event loop and 2N separate socket writes per interval, since the commands of
     polls that start in different turns of the loop never meet in one write of
-    ``CoalescingTransport`` (``bench/profile_daemon.py``: the writes and the waits in ``epoll``
-    were half of the daemon's samples at 100 pages). Now a target that finished its poll waits
+    ``CoalescingTransport`` (``bench/profile_daemon.py``: the socket writes and ``epoll`` were two
+    fifths of the daemon's samples at 100 pages). Now a target that finished its poll waits
     for the next tick; the first to wait arms it ``delay()`` from then, and all waiting targets
     resume in the same turn, so their commands go out in one write and their answers come back
     together. A target whose poll outlasts the tick waits for the next one (as before, it is never
