@@ -84,6 +84,39 @@ async def start_exporter(
     return exporter
 
 
+class CurrentExporter:
+    """This checkout's exporter: running while tabs open (so that they are instrumented from their
+    first script) and while it is measured, stopped while another configuration is."""
+
+    def __init__(self, exporter_args: tuple[str, ...], scrape_every: float) -> None:
+        self._args = exporter_args
+        self._scrape_every = scrape_every
+        self._stack = contextlib.AsyncExitStack()
+        self.exporter: harness.Exporter | None = None
+
+    async def start(self) -> harness.Exporter:
+        """The running exporter, started if it is not."""
+        if self.exporter is None:
+            self._stack = contextlib.AsyncExitStack()
+            self.exporter = await start_exporter(self._stack, self._args, self._scrape_every)
+        return self.exporter
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+        self.exporter = None
+
+
+async def baseline_window(
+    exporter_args: tuple[str, ...], args: argparse.Namespace, client: harness.CDPClient, scrapes: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The ``--baseline`` checkout's exporter on the same tabs: its CPU window, then ``scrapes``
+    back-to-back ``/metrics`` requests."""
+    async with contextlib.AsyncExitStack() as stack:
+        before = await start_exporter(stack, exporter_args, args.scrape_every, args.baseline)
+        await asyncio.sleep(args.settle)  # it attaches the tabs
+        return await cpu_window(before.proc.pid, client, args.window), await scrape_latency(before, scrapes)
+
+
 async def scrape_latency(exporter: harness.Exporter, scrapes: int) -> dict[str, float]:
     if scrapes == 0:
         return {"p50_ms": float("nan"), "p99_ms": float("nan"), "bytes": 0}
@@ -137,56 +170,50 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             harness.print_header("scale", results["machine"], vars(args))
             client = await harness.CDPClient.connect(endpoint)
             pages: list[harness.Page] = []
-            stack = contextlib.AsyncExitStack()
             configs = ["exporter", *(["baseline"] if args.baseline else []), *(["naive"] if args.naive else [])]
-            exporter: harness.Exporter | None
+            exporter_args = (
+                "--cdp",
+                endpoint,
+                *(("--push",) if args.push else ()),
+                *(("--poll-on-scrape",) if args.poll_on_scrape else ()),
+            )
+            current = CurrentExporter(exporter_args, args.scrape_every)
             try:
-                exporter_args = (
-                    "--cdp",
-                    endpoint,
-                    *(("--push",) if args.push else ()),
-                    *(("--poll-on-scrape",) if args.poll_on_scrape else ()),
-                )
-                exporter = await start_exporter(stack, exporter_args, args.scrape_every)
+                await current.start()
                 for n in args.pages:
                     while len(pages) < n:
                         pages.append(await harness.open_app(client, url))
                     await asyncio.sleep(args.settle)
+                    exporter = await current.start()
                     level: dict[str, Any] = {"pages": n, "reported": await reported_pages(exporter)}
                     runs: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
                     for round_ in range(args.rounds):
                         # Alternate the order, so that no configuration always runs first.
                         for name in configs if round_ % 2 == 0 else configs[::-1]:
-                            if name == "exporter" and exporter is None:
-                                stack = contextlib.AsyncExitStack()
-                                exporter = await start_exporter(stack, exporter_args, args.scrape_every)
-                                await asyncio.sleep(args.settle)
-                            elif name != "exporter" and exporter is not None:
-                                await stack.aclose()
-                                exporter = None
                             if name == "exporter":
+                                restarted = current.exporter is None
+                                exporter = await current.start()
+                                if restarted:
+                                    await asyncio.sleep(args.settle)  # it re-attaches the tabs
                                 runs[name].append(await cpu_window(exporter.proc.pid, client, args.window))
                                 if "metrics" not in level:
                                     level["metrics"] = await scrape_latency(exporter, args.scrapes)
-                            elif name == "baseline":
-                                stack = contextlib.AsyncExitStack()
-                                before = await start_exporter(stack, exporter_args, args.scrape_every, args.baseline)
-                                await asyncio.sleep(args.settle)
-                                runs[name].append(await cpu_window(before.proc.pid, client, args.window))
-                                if "baseline_metrics" not in level:
-                                    level["baseline_metrics"] = await scrape_latency(before, args.scrapes)
-                                await stack.aclose()
+                                continue
+                            await current.stop()  # the others run without it
+                            if name == "baseline":
+                                scrapes = 0 if "baseline_metrics" in level else args.scrapes
+                                window, metrics = await baseline_window(exporter_args, args, client, scrapes)
+                                runs[name].append(window)
+                                level.setdefault("baseline_metrics", metrics)
                             else:
                                 runs[name].append(await naive_window(endpoint, client, args))
                     for name, windows in runs.items():
                         level[name] = median_window(windows)
-                    if exporter is None:
-                        stack = contextlib.AsyncExitStack()
-                        exporter = await start_exporter(stack, exporter_args, args.scrape_every)
+                    await current.start()  # the next level's tabs open while it runs
                     levels.append(level)
                     print_level(level)
             finally:
-                await stack.aclose()
+                await current.stop()
                 for page in pages:
                     await page.close()
                 await client.close()
@@ -234,6 +261,11 @@ def print_level(level: dict[str, Any]) -> None:
     print(line, flush=True)
 
 
+def ratio(a: float, b: float) -> float:
+    """``a / b``; NaN when a window too short for the CPU clock's 10 ms ticks measured ``b`` as 0."""
+    return a / b if b else float("nan")
+
+
 def summary(levels: list[dict[str, Any]]) -> None:
     print("\n  per page (CPU share of one core / pages); ratio = naive / exporter")
     print(f"  {'pages':>6}{'exporter':>12}{'naive':>12}{'ratio':>8}{'browser (exp)':>16}{'browser (naive)':>17}")
@@ -246,13 +278,13 @@ def summary(levels: list[dict[str, Any]]) -> None:
             nv = level["naive"]["cpu_share"] / n * 100
             be = level["exporter"]["browser_cpu_share"] / n * 100
             bn = level["naive"]["browser_cpu_share"] / n * 100
-            line += f"{nv:>11.4f}%{nv / e:>8.2f}{be:>15.3f}%{bn:>16.3f}%"
-            level["naive_per_page_ratio"] = nv / e
+            line += f"{nv:>11.4f}%{ratio(nv, e):>8.2f}{be:>15.3f}%{bn:>16.3f}%"
+            level["naive_per_page_ratio"] = ratio(nv, e)
         if "baseline" in level:
             b = level["baseline"]["cpu_share"] / n * 100
-            line += f"   baseline {b:.4f}% (baseline / exporter {b / e:.2f}"
+            line += f"   baseline {b:.4f}% (baseline / exporter {ratio(b, e):.2f}"
             if "naive" in level:
-                line += f", naive / baseline {level['naive']['cpu_share'] / n * 100 / b:.2f}"
+                line += f", naive / baseline {ratio(level['naive']['cpu_share'] / n * 100, b):.2f}"
             line += ")"
         print(line)
     last = levels[-1]

@@ -141,7 +141,7 @@ class TargetManager:
         self._by_target: dict[str, _Attachment] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.gate = NavigationGate(connection)
-        self.ticker = PollTicker(config.poll_delay)
+        self._ticker = PollTicker(config.poll_delay)
 
     async def start(self) -> None:
         await self.gate.enable()
@@ -361,7 +361,7 @@ class TargetManager:
             self.health.refreshed(self.browser, "poll", started, ok)
             self._count_shim_drops(attachment)
             self._check_exited(attachment)
-            await self.ticker.wait()
+            await self._ticker.wait()
 
     def _count_shim_drops(self, attachment: _Attachment) -> None:
         """Events the shim could not hand to the binding (its bounded queue overflowed, or the
